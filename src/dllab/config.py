@@ -1,0 +1,220 @@
+"""Recipes: YAML files validated by pydantic, with strict dotted `key=value` overrides.
+
+Config flows one way: YAML -> `Recipe` -> plain arguments. Nothing below `cli.py` and this
+module reads YAML. Every field says what it does and why its default.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dllab.errors import ConfigError
+from dllab.registry import closest
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors, not silently ignored: a typo must never train the wrong thing.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    name: str = "digits"  # dataset in the catalog (`dllab data list`), or "folder"
+    path: str | None = None  # root of the user's image folder when name == "folder"
+    data_dir: str | None = None  # first place to look for files (before $DLLAB_DATA)
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # carved from train; picks best/early stop
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # only for datasets without a test split
+    batch_size: int = Field(64, ge=1)  # per device, per micro-batch
+    eval_batch_size: int = Field(1000, ge=1)  # evaluation has no backward pass: go big
+    augment: Literal["none", "crop", "flip-crop"] = "none"  # random 2-px shifts (+ h-flips)
+    num_workers: int = Field(0, ge=0)  # DataLoader workers for streamed folders only
+    image_size: int | None = None  # resize folder images to this side (default: dataset's)
+    channels: Literal[1, 3] | None = None  # force grey or RGB for folder images
+
+
+class ModelConfig(_Strict):
+    name: str = "quickstart-cnn"  # registered model (`dllab list models`)
+    kwargs: dict[str, Any] = {}  # extra keyword arguments for the builder (e.g. width)
+
+
+class OptimConfig(_Strict):
+    name: Literal["sgd", "adam", "adamw"] = "adamw"  # AdamW: robust default for small CNNs
+    lr: float = Field(1e-3, gt=0)  # peak learning rate (schedules scale from it)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
+    nesterov: bool = False  # SGD only
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW only
+
+
+class ScheduleConfig(_Strict):
+    name: Literal["none", "step", "multistep", "cosine", "warmup-cosine", "onecycle", "plateau"] = (
+        "none"
+    )
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)  # warmup-cosine: share of steps warming
+    pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle: share of steps rising to the peak
+    div_factor: float = Field(25.0, gt=0)  # onecycle: start lr = lr / div_factor
+    final_div_factor: float = Field(1e4, gt=0)  # onecycle: end lr = start lr / this
+    step_size: int = Field(10, ge=1)  # step: epochs between decays
+    milestones: list[int] = []  # multistep: epochs at which to decay
+    gamma: float = Field(0.1, gt=0)  # step/multistep/plateau: decay factor
+    patience: int = Field(2, ge=0)  # plateau: validations without improvement before decay
+    min_lr: float = Field(0.0, ge=0)  # cosine floor
+
+
+class TrainConfig(_Strict):
+    max_epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)  # optimizer steps; stops early when reached
+    max_time: float | None = Field(None, gt=0)  # wall-clock budget in seconds
+    grad_clip: float | None = Field(None, gt=0)  # max global gradient norm
+    accumulate: int = Field(1, ge=1)  # micro-batches per optimizer step
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16 works on CPU; fp16 needs CUDA
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+    deterministic: bool = False  # deterministic kernels: exact resume, slightly slower
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads (default: torch's choice)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: CUDA, then MPS, then CPU
+    val_every: int = Field(0, ge=0)  # validate every N optimizer steps (0: at each epoch end)
+    checkpoint_every: int = Field(0, ge=0)  # also save `last` every N steps (0: epoch ends)
+    log_every: int = Field(20, ge=1)  # steps between training-loss log lines
+    early_stopping_patience: int | None = Field(None, ge=1)  # validations without improvement
+    monitor: str = "val/accuracy"  # validation metric for best checkpoint and early stopping
+    monitor_mode: Literal["max", "min"] = "max"
+
+
+class TargetConfig(_Strict):
+    metric: str = "test/accuracy"  # what the recipe promises
+    value: float = 0.0  # at least this
+    within_seconds: float | None = None  # of training, on the reference 2-core CPU
+
+
+class Recipe(_Strict):
+    name: str
+    description: str = ""
+    task: str = "classification"  # registered task (`dllab list tasks`)
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    target: TargetConfig | None = None
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped inside the package."""
+    folder = resources.files("dllab") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"{origin} is not valid YAML{where}; fix the file") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin} must be a YAML mapping of recipe fields")
+    return data
+
+
+def _recipe_source(name_or_path: str) -> tuple[dict[str, Any], str]:
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"recipe file {path} does not exist")
+        return _read_yaml(path.read_text(encoding="utf-8"), str(path)), str(path)
+    names = recipe_names()
+    if name_or_path not in names:
+        hint = closest(name_or_path, names)
+        raise ConfigError(
+            f"unknown recipe {name_or_path!r}; "
+            + (hint if hint else "valid recipes: " + ", ".join(names))
+            + " (see `dllab list recipes`)"
+        )
+    text = (resources.files("dllab") / "recipes" / f"{name_or_path}.yaml").read_text("utf-8")
+    return _read_yaml(text, f"recipe {name_or_path!r}"), name_or_path
+
+
+def _valid_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, info in model.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            keys += _valid_keys(sub, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    valid = _valid_keys(Recipe)
+    parts = key.split(".")
+    is_kwarg = len(parts) >= 3 and parts[:2] == ["model", "kwargs"]
+    if key not in valid and not is_kwarg:
+        hint = closest(key, valid)
+        raise ConfigError(
+            f"unknown override key {key!r}; "
+            + (hint if hint else "valid keys: " + ", ".join(valid))
+        )
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def _one_line(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']} (got {first.get('input')!r})"
+
+
+def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
+    """Turn ["optim.lr=0.01", "train.max_epochs=3"] into typed (key, value) pairs (YAML)."""
+    pairs = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value (e.g. train.max_epochs=3)")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> Recipe:
+    """Load a shipped recipe by name (or a YAML file) and apply dotted overrides.
+
+    >>> load_recipe("quickstart", ["train.max_epochs=2"]).train.max_epochs
+    2
+    """
+    data, origin = _recipe_source(name_or_path)
+    for key, value in parse_overrides(overrides or []):
+        _set_dotted(data, key, value)
+    return recipe_from_dict(data, origin)
+
+
+def recipe_from_dict(data: dict[str, Any], origin: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_one_line(exc)}") from exc
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML, every default written out (the run's config.yaml)."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def load_resolved(path: Path) -> Recipe:
+    """Read a run's config.yaml back into a Recipe."""
+    if not path.is_file():
+        raise ConfigError(f"{path} not found; is {path.parent} a run folder made by `dllab run`?")
+    return recipe_from_dict(_read_yaml(path.read_text("utf-8"), str(path)), str(path))

@@ -1,0 +1,1 @@
+"""Export, serve and compress trained runs."""

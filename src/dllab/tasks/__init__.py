@@ -1,0 +1,19 @@
+"""One Task per project, built by name through `create_task`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dllab.registry import Registry
+from dllab.tasks.base import Prediction, StepOutput, Task
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def create_task(name: str, **kwargs: Any) -> Task:
+    return TASKS.create(name, **kwargs)
+
+
+from dllab.tasks import classification  # noqa: E402, F401  (registers itself)
+
+__all__ = ["TASKS", "Prediction", "StepOutput", "Task", "create_task"]

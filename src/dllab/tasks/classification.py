@@ -1,0 +1,317 @@
+"""Image classification: labelled images in, class probabilities out.
+
+In-memory datasets are normalised once into one float tensor at set-up, so a training step
+is a gather, an optional batch-wide augmentation and the model; streamed image folders are
+normalised per batch. Augmentation runs on whole batches (vectorised shifts and flips).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+from dllab.config import Recipe
+from dllab.data import load_image_dataset
+from dllab.data.types import ImageData, TensorSplit
+from dllab.errors import InputError
+from dllab.models import create_model
+from dllab.tasks import TASKS
+from dllab.tasks.base import Prediction, StepOutput
+from dllab.train.batches import DatasetBatches, TensorBatches
+
+
+def random_shift(x: torch.Tensor, pad: int = 2) -> torch.Tensor:
+    """Shift each image by its own random offset in [-pad, pad] (zero fill), vectorised."""
+    b, _, h, w = x.shape  # (B, C, H, W)
+    xp = F.pad(x, (pad, pad, pad, pad)).permute(0, 2, 3, 1)  # (B, H+2p, W+2p, C)
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device)
+    rows = (torch.arange(h, device=x.device)[None] + dy)[:, :, None]  # (B, H, 1)
+    cols = (torch.arange(w, device=x.device)[None] + dx)[:, None, :]  # (B, 1, W)
+    idx = torch.arange(b, device=x.device)[:, None, None]
+    return xp[idx, rows, cols].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+
+
+def random_hflip(x: torch.Tensor) -> torch.Tensor:
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+    return torch.where(flip, x.flip(3), x)
+
+
+@TASKS.register("classification")
+class ClassificationTask:
+    """Task for `dllab run` recipes whose data are labelled images."""
+
+    name = "classification"
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+
+    # ------------------------------------------------------------ data
+    def setup(self, *, rank: int = 0, world: int = 1) -> None:
+        d = self.recipe.data
+        self.data_: ImageData = load_image_dataset(
+            d.name,
+            data_dir=d.data_dir,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            seed=self.recipe.train.seed,
+            path=d.path,
+            image_size=d.image_size,
+            channels=d.channels,
+        )
+        self.mean_ = torch.tensor(self.data_.mean).view(1, -1, 1, 1)
+        self.std_ = torch.tensor(self.data_.std).view(1, -1, 1, 1)
+        self.rank_, self.world_ = rank, world
+
+    @property
+    def classes(self) -> list[str]:
+        return self.data_.classes
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float, standardised with the training split's statistics."""
+        mean, std = self.mean_.to(images.device), self.std_.to(images.device)
+        return (images.float() / 255.0 - mean) / std
+
+    def _batches(
+        self, split: Any, *, train: bool, shard: bool = True
+    ) -> TensorBatches | DatasetBatches:
+        d, seed = self.recipe.data, self.recipe.train.seed
+        size = d.batch_size if train else d.eval_batch_size
+        rank, world = (self.rank_, self.world_) if shard else (0, 1)
+        if isinstance(split, TensorSplit):
+            images = torch.cat([self.normalize(c) for c in split.images.split(8192)])
+            return TensorBatches(
+                images,
+                split.labels,
+                batch_size=size,
+                shuffle=train,
+                seed=seed,
+                rank=rank,
+                world=world,
+            )
+        return DatasetBatches(
+            split,
+            batch_size=size,
+            shuffle=train,
+            seed=seed,
+            num_workers=d.num_workers,
+            rank=rank,
+            world=world,
+        )
+
+    def train_batches(self) -> TensorBatches | DatasetBatches:
+        if not hasattr(self, "train_b_"):
+            self.train_b_ = self._batches(self.data_.train, train=True)
+        return self.train_b_
+
+    def val_batches(self) -> TensorBatches | DatasetBatches:
+        if not hasattr(self, "val_b_"):
+            self.val_b_ = self._batches(self.data_.val, train=False)
+        return self.val_b_
+
+    def test_batches(self) -> TensorBatches | DatasetBatches:
+        if not hasattr(self, "test_b_"):
+            # The test split is evaluated once, by one process, after training.
+            self.test_b_ = self._batches(self.data_.test, train=False, shard=False)
+        return self.test_b_
+
+    # ------------------------------------------------------------ model and steps
+    def build_model(self) -> nn.Module:
+        m = self.recipe.model
+        return create_model(
+            m.name,
+            num_classes=len(self.classes),
+            in_channels=self.data_.in_channels,
+            image_size=self.data_.image_size,
+            **m.kwargs,
+        )
+
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x) if x.dtype == torch.uint8 else x
+
+    def training_step(self, model: nn.Module, batch: Any) -> StepOutput:
+        x, y = batch
+        x = self._inputs(x)
+        if self.recipe.data.augment != "none":
+            x = random_shift(x)
+            if self.recipe.data.augment == "flip-crop":
+                x = random_hflip(x)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.train.label_smoothing)
+        return StepOutput(loss=loss, preds=logits, target=y)
+
+    def validation_step(self, model: nn.Module, batch: Any) -> StepOutput:
+        x, y = batch
+        logits = model(self._inputs(x))
+        return StepOutput(loss=F.cross_entropy(logits, y), preds=logits, target=y)
+
+    def metrics(self) -> MetricCollection:
+        n = len(self.classes)
+        return MetricCollection(
+            {
+                "accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
+                "f1": MulticlassF1Score(num_classes=n, average="macro"),
+            }
+        )
+
+    # ------------------------------------------------------------ serving
+    def model_metadata(self) -> dict[str, Any]:
+        """Everything `predict`, `export` and `serve` need to rebuild and feed the model."""
+        return {
+            "task": self.name,
+            "model": self.recipe.model.name,
+            "model_kwargs": dict(self.recipe.model.kwargs),
+            "classes": self.classes,
+            "num_classes": len(self.classes),
+            "in_channels": self.data_.in_channels,
+            "image_size": self.data_.image_size,
+            "mean": list(self.data_.mean),
+            "std": list(self.data_.std),
+            "dataset": self.data_.name,
+            "recipe": self.recipe.name,
+        }
+
+    def example_input(self) -> torch.Tensor:
+        return torch.zeros(1, self.data_.in_channels, self.data_.image_size, self.data_.image_size)
+
+    def predict(self, model: nn.Module, inputs: list[str], top_k: int = 5) -> list[Prediction]:
+        return predict_images(model, self.model_metadata(), inputs, top_k)
+
+    @staticmethod
+    def predict_with(
+        model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+    ) -> list[Prediction]:
+        """Predict from a saved model's metadata alone (no dataset loaded)."""
+        return predict_images(model, meta, inputs, top_k)
+
+    # ------------------------------------------------------------ pictures
+    @torch.no_grad()
+    def test_outputs(self, model: nn.Module, device: torch.device) -> dict[str, np.ndarray]:
+        """Predictions, confidences and labels over the whole test split."""
+        model.eval()
+        preds, confs, labels = [], [], []
+        for x, y in self.test_batches().epoch(0):
+            prob = model(self._inputs(x.to(device))).float().softmax(1).cpu()
+            c, p = prob.max(1)
+            preds.append(p), confs.append(c), labels.append(y)
+        return {
+            "pred": torch.cat(preds).numpy(),
+            "conf": torch.cat(confs).numpy(),
+            "true": torch.cat(labels).numpy(),
+        }
+
+    def visualize(
+        self, model: nn.Module, run_dir: Path, device: torch.device | None = None
+    ) -> list[Path]:
+        """confusion.png, per_class.csv, predictions.png and mistakes.png for the report."""
+        from dllab.viz import plot_confusion, plot_prediction_grid, plot_worst_mistakes
+
+        device = device or next(model.parameters()).device
+        out = self.test_outputs(model, device)
+        n = len(self.classes)
+        cm = MulticlassConfusionMatrix(num_classes=n)(
+            torch.from_numpy(out["pred"]), torch.from_numpy(out["true"])
+        ).numpy()
+        paths = [
+            plot_confusion(
+                cm,
+                self.classes,
+                run_dir / "confusion.png",
+                title=f"Confusion matrix, test split ({len(out['true'])} images)",
+            )
+        ]
+        paths.append(write_per_class(cm, self.classes, run_dir / "per_class.csv"))
+        images = self._raw_test_images()
+        k = min(32, len(out["true"]))
+        paths.append(
+            plot_prediction_grid(
+                images[:k],
+                out["true"][:k],
+                out["pred"][:k],
+                self.classes,
+                run_dir / "predictions.png",
+                title="Test images: predicted (true)",
+            )
+        )
+        paths.append(
+            plot_worst_mistakes(
+                images,
+                out["true"],
+                out["pred"],
+                out["conf"],
+                self.classes,
+                run_dir / "mistakes.png",
+            )
+        )
+        return paths
+
+    def _raw_test_images(self) -> torch.Tensor:
+        test = self.data_.test
+        if isinstance(test, TensorSplit):
+            return test.images
+        return torch.stack([test[i][0] for i in range(len(test))])  # type: ignore[arg-type]
+
+
+def write_per_class(cm: np.ndarray, classes: list[str], path: Path) -> Path:
+    """Precision, recall, F1 and support per class, from a confusion matrix (rows = true)."""
+    tp = np.diag(cm).astype(float)
+    precision = tp / np.maximum(cm.sum(0), 1)
+    recall = tp / np.maximum(cm.sum(1), 1)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["class", "precision", "recall", "f1", "support"])
+        for i, name in enumerate(classes):
+            w.writerow(
+                [name, f"{precision[i]:.4f}", f"{recall[i]:.4f}", f"{f1[i]:.4f}", int(cm[i].sum())]
+            )
+    return path
+
+
+def load_image(path: str, channels: int, size: int) -> torch.Tensor:
+    """A PNG/JPEG file as uint8 (C, size, size); unreadable files are an InputError."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB").resize((size, size))
+            arr = np.asarray(img, dtype=np.uint8)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise InputError(f"image {path} not found; give paths to PNG or JPEG files") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read {path} as an image ({type(exc).__name__}); give a PNG or JPEG file"
+        ) from exc
+    t = torch.from_numpy(arr.copy())
+    return t[None] if channels == 1 else t.permute(2, 0, 1)
+
+
+@torch.no_grad()
+def predict_images(
+    model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+) -> list[Prediction]:
+    """Top-k labels and probabilities for image files, using the model's own preprocessing."""
+    c, size = meta["in_channels"], meta["image_size"]
+    x = torch.stack([load_image(p, c, size) for p in inputs]).float() / 255.0
+    mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
+    device = next(model.parameters()).device
+    model.eval()
+    prob = model(((x - mean) / std).to(device)).float().softmax(1).cpu()
+    k = min(top_k, prob.shape[1])
+    scores, idx = prob.topk(k, dim=1)
+    return [
+        Prediction(source=p, labels=[meta["classes"][j] for j in i.tolist()], scores=s.tolist())
+        for p, s, i in zip(inputs, scores, idx, strict=True)
+    ]

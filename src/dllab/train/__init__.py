@@ -1,0 +1,1 @@
+"""The task-agnostic Trainer and its callbacks, checkpoints, schedules and loggers."""

@@ -1,0 +1,124 @@
+"""Epoch batch streams whose order is a pure function of (seed, epoch).
+
+Because the order is derived, not stored, a run resumed mid-epoch skips straight to batch `k`
+and sees exactly the batches it would have seen. In-memory splits are indexed directly (one
+gather per batch); `Dataset` splits go through a DataLoader with workers. Under DDP each rank
+takes every `world`-th index of the same permutation, padded to equal length like
+`DistributedSampler`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_order(n: int, *, seed: int, epoch: int, shuffle: bool, rank: int = 0, world: int = 1):
+    """Indices this rank visits in `epoch`."""
+    if shuffle:
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(n, generator=g)
+    else:
+        order = torch.arange(n)
+    if world > 1:
+        per_rank = math.ceil(n / world)
+        order = torch.cat([order, order[: per_rank * world - n]])
+        order = order[rank::world]
+    return order
+
+
+class TensorBatches:
+    """Batches from tensors held in memory (already preprocessed to float)."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world: int = 1,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world = drop_last, rank, world
+        self.transform = transform
+
+    def _n_rank(self) -> int:
+        return math.ceil(len(self.labels) / self.world)
+
+    def __len__(self) -> int:
+        n = self._n_rank()
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """Yield batches of `epoch`, beginning at batch number `start`."""
+        order = epoch_order(
+            len(self.labels),
+            seed=self.seed,
+            epoch=epoch,
+            shuffle=self.shuffle,
+            rank=self.rank,
+            world=self.world,
+        )
+        for b in range(start, len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            x = self.images[idx]
+            if self.transform is not None:
+                x = self.transform(x)
+            yield x, self.labels[idx]
+
+
+class DatasetBatches:
+    """Batches streamed from a map-style Dataset through DataLoader workers."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        collate: Callable | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.drop_last, self.num_workers = drop_last, num_workers
+        self.rank, self.world, self.collate = rank, world, collate
+
+    def __len__(self) -> int:
+        n = math.ceil(len(self.dataset) / self.world)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        order = epoch_order(
+            len(self.dataset),
+            seed=self.seed,
+            epoch=epoch,  # type: ignore[arg-type]
+            shuffle=self.shuffle,
+            rank=self.rank,
+            world=self.world,
+        )
+        order = order[start * self.batch_size : len(self) * self.batch_size].tolist()
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=order,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+            persistent_workers=False,
+        )
+        yield from loader

@@ -1,0 +1,326 @@
+"""Callbacks: everything optional around the Trainer's loop.
+
+Few, named hooks, all called as `hook(trainer, ...)` from one place (`Trainer._call`). A
+callback with state implements `state_dict`/`load_state_dict`, so a resumed run continues
+exactly (scheduler position, best score, patience counter, log length).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from dllab.train.checkpoint import save_checkpoint
+from dllab.train.distributed import is_main_process
+
+if TYPE_CHECKING:
+    from dllab.train.trainer import Trainer
+
+
+class Callback:
+    """No-op hooks; override the ones you need."""
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        """Before the first step (and before a resumed state is loaded)."""
+
+    def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
+        """After each optimizer step."""
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        """After the last batch of an epoch, before its validation."""
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        """After each validation pass, with `val/...` metrics."""
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """After training stops, whatever the reason."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+
+def _better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+class LRSchedule(Callback):
+    """Steps a torch scheduler after every optimizer step (plateau: after validation)."""
+
+    def __init__(self, scheduler: Any, monitor: str = "val/accuracy") -> None:
+        self.scheduler, self.monitor = scheduler, monitor
+        self.plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
+        if not self.plateau and trainer.state.step < trainer.total_steps:
+            self.scheduler.step()
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.plateau and self.monitor in metrics:
+            self.scheduler.step(metrics[self.monitor])
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.scheduler.load_state_dict(state)
+
+
+class Checkpoint(Callback):
+    """Keeps `last.safetensors` (every N steps and each validation) and `best.safetensors`.
+
+    Best is judged on the validation metric only — never on the test split. Writes are atomic.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        every: int = 0,
+        monitor: str = "val/accuracy",
+        mode: str = "max",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.folder, self.every, self.monitor, self.mode = folder, every, monitor, mode
+        self.metadata = metadata or {}
+        self.best: float | None = None
+        self.best_step = -1
+
+    def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
+        if self.every and trainer.state.step % self.every == 0:
+            self.save_last(trainer)
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        value = metrics.get(self.monitor)
+        if value is None:
+            raise KeyError(f"monitor {self.monitor!r} not among {sorted(metrics)}")
+        if _better(value, self.best, self.mode):
+            self.best, self.best_step = value, trainer.state.step
+            if is_main_process():
+                save_checkpoint(
+                    self.folder / "best.safetensors",
+                    {
+                        "model": trainer.bare_model.state_dict(),
+                        "meta": self.metadata,
+                        "metrics": metrics,
+                        "step": trainer.state.step,
+                    },
+                )
+        self.save_last(trainer)
+
+    def save_last(self, trainer: Trainer) -> None:
+        if is_main_process():
+            state = trainer.state_dict()
+            state["meta"] = self.metadata
+            save_checkpoint(self.folder / "last.safetensors", state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_step = state.get("best"), state.get("best_step", -1)
+
+
+class EarlyStopping(Callback):
+    """Stops when the validation metric has not improved for `patience` validations."""
+
+    def __init__(self, monitor: str, mode: str, patience: int, min_delta: float = 0.0) -> None:
+        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.best: float | None = None
+        self.bad = 0
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        value = metrics[self.monitor]
+        if _better(value, self.best, self.mode, self.min_delta):
+            self.best, self.bad = value, 0
+        else:
+            self.bad += 1
+            if self.bad >= self.patience:
+                trainer.stop(f"early_stopping ({self.monitor} flat for {self.bad} validations)")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.bad = state.get("best"), state.get("bad", 0)
+
+
+class JsonlLogger(Callback):
+    """Appends one JSON object per log point to metrics.jsonl (train every N steps, val)."""
+
+    def __init__(self, path: Path, every: int = 20) -> None:
+        self.path, self.every = path, every
+        self.lines = 0
+        self._sum, self._n = 0.0, 0
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if is_main_process():
+            self.path.touch()
+
+    def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
+        self._sum, self._n = self._sum + float(out.loss), self._n + 1
+        if trainer.state.step % self.every == 0:
+            record = {
+                "train/loss": self._sum / self._n,
+                "lr": trainer.optimizer.param_groups[0]["lr"],
+                **out.logs,
+            }
+            self._sum, self._n = 0.0, 0
+            self.write(trainer, record)
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        self.write(trainer, {k: v for k, v in metrics.items() if k != "step"})
+
+    def write(self, trainer: Trainer, values: dict[str, float]) -> None:
+        if not is_main_process():
+            return
+        s = trainer.state
+        epoch = s.epoch + s.batch / max(len(trainer.train_data), 1)
+        record = {
+            "step": s.step,
+            "epoch": round(epoch, 4),
+            "time": round(s.train_seconds, 3),
+            **values,
+        }
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.lines += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lines": self.lines}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Drop lines written after the checkpoint, so a resumed log has no duplicates."""
+        self.lines = state.get("lines", 0)
+        if is_main_process() and self.path.exists():
+            kept = self.path.read_text("utf-8").splitlines(keepends=True)[: self.lines]
+            self.path.write_text("".join(kept), encoding="utf-8")
+
+
+class TensorBoardLogger(Callback):
+    """Scalars for TensorBoard: `tensorboard --logdir RUN_DIR/tensorboard`."""
+
+    def __init__(self, folder: Path, every: int = 20) -> None:
+        self.folder, self.every = folder, every
+        self.writer = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if is_main_process():
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.folder))
+
+    def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
+        if self.writer and trainer.state.step % self.every == 0:
+            self.writer.add_scalar("train/loss", float(out.loss), trainer.state.step)
+            self.writer.add_scalar(
+                "lr", trainer.optimizer.param_groups[0]["lr"], trainer.state.step
+            )
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.writer:
+            for k, v in metrics.items():
+                if k != "step":
+                    self.writer.add_scalar(k, v, trainer.state.step)
+            self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.writer:
+            self.writer.close()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class ProgressBar(Callback):
+    """A live bar with ETA and metrics on a terminal; plain lines when output is not a TTY."""
+
+    def __init__(self, stream: Any = None, lines_per_epoch: int = 4) -> None:
+        self.stream = stream or sys.stdout
+        self.lines_per_epoch = lines_per_epoch
+        self.progress = None
+        self.task_id = None
+        self.loss = float("nan")
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.enabled = is_main_process()
+        self.t0 = time.perf_counter()
+        if self.enabled and self.stream.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                transient=False,
+            )
+            self.progress.start()
+            self.task_id = self.progress.add_task("train", total=trainer.total_steps, info="")
+
+    def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
+        if not self.enabled:
+            return
+        self.loss = (
+            float(out.loss) if math.isnan(self.loss) else 0.9 * self.loss + 0.1 * float(out.loss)
+        )
+        s = trainer.state
+        info = f"epoch {s.epoch + 1} loss {self.loss:.4f}" + self._val(trainer)
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=s.step, info=info)
+            return
+        every = max(1, trainer.steps_per_epoch // self.lines_per_epoch)
+        if s.step % every == 0:
+            done = s.step / max(trainer.total_steps, 1)
+            spent = time.perf_counter() - self.t0
+            eta = spent / max(done, 1e-9) - spent if done > 0 else float("nan")
+            print(
+                f"step {s.step}/{trainer.total_steps} ({done:.0%}) {info} "
+                f"elapsed {spent:.0f}s eta {eta:.0f}s",
+                file=self.stream,
+                flush=True,
+            )
+
+    def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.enabled and self.progress is None:
+            shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "step")
+            print(
+                f"validation after epoch {trainer.state.epoch} "
+                f"(step {trainer.state.step}): {shown}",
+                file=self.stream,
+                flush=True,
+            )
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    @staticmethod
+    def _val(trainer: Trainer) -> str:
+        shown = [
+            f"{k.split('/')[-1]} {v:.4f}"
+            for k, v in trainer.last_val.items()
+            if k.startswith("val/")
+        ]
+        return (" | val " + " ".join(shown)) if shown else ""

@@ -1,0 +1,104 @@
+"""report.md: one page that says what was trained, how it went, and links every picture."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from dllab.config import Recipe
+from dllab.train.checkpoint import atomic_write_text
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _metrics_table(summary: dict[str, Any]) -> list[str]:
+    rows = ["| split | metric | value |", "|---|---|---|"]
+    for split in ("best", "test"):
+        for k, v in (summary.get(split) or {}).items():
+            if k != "step":
+                rows.append(
+                    f"| {'validation (best)' if split == 'best' else 'test'} "
+                    f"| {k.split('/')[-1]} | {_fmt(v)} |"
+                )
+    return rows
+
+
+def _per_class(run_dir: Path) -> list[str]:
+    path = run_dir / "per_class.csv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return ["## Per-class metrics (test)", "", *lines, ""]
+
+
+def write_report(
+    run_dir: Path, recipe: Recipe, summary: dict[str, Any], pictures: list[Path]
+) -> Path:
+    """Write `run_dir/report.md` linking the curves, confusion matrix, grids and CSVs."""
+    from dllab.viz import plot_curves
+
+    records = [
+        json.loads(line)
+        for line in (run_dir / "metrics.jsonl").read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+    curves = plot_curves(records, run_dir / "curves.png", title=f"{recipe.name}: training curves")
+    target = summary.get("target")
+    lines = [
+        f"# Run report: {recipe.name}",
+        "",
+        recipe.description or "",
+        "",
+        f"- task: `{recipe.task}`, model: `{recipe.model.name}`, dataset: `{recipe.data.name}`",
+        f"- trained {summary['epochs']} epochs / {summary['steps']} steps in "
+        f"{summary['train_seconds']:.1f} s of training; stopped by: {summary['stop_reason']}",
+        "- best checkpoint chosen on the validation split; the test split was used once, at "
+        "the end",
+    ]
+    if target:
+        verdict = "met" if target["met"] else "NOT met"
+        lines.append(
+            f"- target: {target['metric']} >= {target['value']} -> "
+            f"{_fmt(target['reached'])} ({verdict})"
+        )
+    lines += [
+        "",
+        "## Metrics",
+        "",
+        *_metrics_table(summary),
+        "",
+        "## Curves",
+        "",
+        f"![training curves]({curves.name})",
+        "",
+    ]
+    titles = {
+        "confusion.png": "Confusion matrix (test)",
+        "predictions.png": "Test images with predicted and true labels",
+        "mistakes.png": "The most confident mistakes",
+    }
+    for p in pictures:
+        if p.suffix == ".png":
+            lines += [f"## {titles.get(p.name, p.stem)}", "", f"![{p.stem}]({p.name})", ""]
+    lines += _per_class(run_dir)
+    lines += [
+        "## Files",
+        "",
+        "- `config.yaml`: the resolved recipe (every default written out)",
+        "- `env.json`: versions, commit, seed, hardware, threads, data checksums",
+        "- `metrics.jsonl`: one JSON record per log point; `summary.json`: final numbers",
+        "- `tensorboard/`: `tensorboard --logdir " + str(run_dir / "tensorboard") + "`",
+        "- `checkpoints/last.safetensors`, `checkpoints/best.safetensors`: weights, "
+        "optimiser and RNG state in safetensors, the rest as JSON in the header",
+        "",
+    ]
+    path = run_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

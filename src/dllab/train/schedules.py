@@ -1,0 +1,57 @@
+"""Learning-rate schedules, built from the recipe and stepped once per optimizer step.
+
+Epoch-based settings (step size, milestones) are converted to optimizer steps so that every
+schedule but reduce-on-plateau advances in the same place; plateau listens to validation.
+All are torch's own schedulers, whose state is plain numbers (checkpointed as JSON).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.optim import lr_scheduler as S
+
+from dllab.config import ScheduleConfig
+
+
+def build_scheduler(
+    cfg: ScheduleConfig,
+    optimizer: torch.optim.Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    peak_lr: float,
+) -> S.LRScheduler | S.ReduceLROnPlateau | None:
+    """A torch scheduler for `cfg.name`, or None for a constant rate."""
+    total_steps = max(total_steps, 1)
+    if cfg.name == "none":
+        return None
+    if cfg.name == "step":
+        return S.StepLR(optimizer, step_size=cfg.step_size * steps_per_epoch, gamma=cfg.gamma)
+    if cfg.name == "multistep":
+        return S.MultiStepLR(optimizer, [m * steps_per_epoch for m in cfg.milestones], cfg.gamma)
+    if cfg.name == "cosine":
+        return S.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.min_lr)
+    if cfg.name == "warmup-cosine":
+        warm = max(1, int(cfg.warmup_fraction * total_steps))
+        return S.SequentialLR(
+            optimizer,
+            [
+                S.LinearLR(optimizer, start_factor=1e-3, end_factor=1.0, total_iters=warm),
+                S.CosineAnnealingLR(
+                    optimizer, T_max=max(1, total_steps - warm), eta_min=cfg.min_lr
+                ),
+            ],
+            milestones=[warm],
+        )
+    if cfg.name == "onecycle":
+        return S.OneCycleLR(
+            optimizer,
+            max_lr=peak_lr,
+            total_steps=total_steps,
+            pct_start=cfg.pct_start,
+            div_factor=cfg.div_factor,
+            final_div_factor=cfg.final_div_factor,
+        )
+    if cfg.name == "plateau":
+        return S.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=cfg.patience)
+    raise AssertionError(cfg.name)

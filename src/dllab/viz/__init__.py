@@ -1,0 +1,17 @@
+"""Figures for run reports: training curves, confusion matrices and prediction grids.
+
+Every function draws headless (Agg), titles and labels its figure, writes it atomically to
+the path it is given and closes it, returning that path.
+"""
+
+from dllab.viz.confusion import plot_confusion
+from dllab.viz.curves import plot_curves
+from dllab.viz.grids import plot_prediction_grid, plot_worst_mistakes, worst_mistake_indices
+
+__all__ = [
+    "plot_confusion",
+    "plot_curves",
+    "plot_prediction_grid",
+    "plot_worst_mistakes",
+    "worst_mistake_indices",
+]

@@ -1,0 +1,49 @@
+"""Every schedule the recipes offer builds and moves the learning rate as documented."""
+
+import pytest
+import torch
+
+from dllab.config import ScheduleConfig
+from dllab.train.schedules import build_scheduler
+
+
+def _lrs(name, steps=100, **kw):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = build_scheduler(
+        ScheduleConfig(name=name, **kw), opt, total_steps=steps, steps_per_epoch=10, peak_lr=0.1
+    )
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if sched is not None:
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(0.5)
+            else:
+                sched.step()
+    return out
+
+
+def test_onecycle_rises_then_falls_to_near_zero():
+    lrs = _lrs("onecycle", pct_start=0.25)
+    peak = max(range(100), key=lambda i: lrs[i])
+    assert 20 <= peak <= 30 and lrs[peak] == pytest.approx(0.1, rel=1e-3)
+    assert lrs[0] == pytest.approx(0.1 / 25) and lrs[-1] < 1e-3
+
+
+def test_warmup_cosine_warms_then_decays():
+    lrs = _lrs("warmup-cosine", warmup_fraction=0.1)
+    assert lrs[0] < 1e-3 and max(lrs) == pytest.approx(0.1, rel=1e-2) and lrs[-1] < 0.01
+
+
+def test_step_and_multistep_use_epochs():
+    assert _lrs("step", step_size=2)[25] == pytest.approx(0.01)
+    lrs = _lrs("multistep", milestones=[3, 6])
+    assert lrs[29] == pytest.approx(0.1) and lrs[31] == pytest.approx(0.01)
+    assert lrs[61] == pytest.approx(0.001)
+
+
+def test_cosine_none_and_plateau():
+    assert _lrs("cosine")[-1] < 0.001
+    assert set(_lrs("none")) == {0.1}
+    assert min(_lrs("plateau", patience=1)) < 0.1
