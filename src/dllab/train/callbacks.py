@@ -198,11 +198,12 @@ class JsonlLogger(Callback):
         self.lines += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"lines": self.lines}
+        return {"lines": self.lines, "sum": self._sum, "n": self._n}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Drop lines written after the checkpoint, so a resumed log has no duplicates."""
         self.lines = state.get("lines", 0)
+        self._sum, self._n = state.get("sum", 0.0), state.get("n", 0)
         if is_main_process() and self.path.exists():
             kept = self.path.read_text("utf-8").splitlines(keepends=True)[: self.lines]
             self.path.write_text("".join(kept), encoding="utf-8")
