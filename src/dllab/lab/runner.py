@@ -1,0 +1,125 @@
+"""The child process that grades one learner file: `python -m dllab.lab.runner NAME FILE SEED N OUT`.
+
+It loads the learner's file, generates N cases from SEED with the exercise's grader and writes
+one JSON event per line to OUT, flushed as it goes, so that the parent (`grader.py`) still
+knows which case was running when the time limit struck or the process died. Every failure the
+learner's code can cause becomes an event; nothing here trusts that code to return.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from dllab.lab.checks import Failed, Text, learner_frame, one_line, text
+
+Event = dict[str, Any]
+
+
+def case_seed(seed: int, index: int) -> int:
+    """The seed of case `index` in a check run with `seed` (what a failing case shows)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def load_learner(path: Path) -> ModuleType:
+    """Import the learner's file as a module; `Failed` says why it could not be loaded."""
+    name = f"dllab_lab_learner_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        line = (exc.text or "").strip()
+        raise Failed(
+            text(
+                f"syntax error in {path.name}, line {exc.lineno}: {exc.msg}: `{line}`",
+                f"{path.name} 第 {exc.lineno} 行有语法错误：{exc.msg}：`{line}`",
+            )
+        ) from None
+    except SystemExit as exc:
+        raise Failed(
+            text(
+                f"{path.name} called sys.exit({exc.code!r}) while loading; remove it, the grader "
+                "calls your functions itself",
+                f"{path.name} 在加载时调用了 sys.exit({exc.code!r})；请删除它，评分器会自己调用你的函数",
+            )
+        ) from None
+    except Exception as exc:
+        raise Failed(
+            text(
+                f"{path.name} raised {one_line(exc)} while loading{learner_frame(exc, module)}",
+                f"{path.name} 在加载时抛出异常 {one_line(exc)}{learner_frame(exc, module)}",
+            )
+        ) from None
+    return module
+
+
+def _failure(exc: BaseException, module: ModuleType) -> tuple[Text, Text | None]:
+    if isinstance(exc, Failed):
+        return exc.message, exc.hint
+    if isinstance(exc, SystemExit):
+        return text(
+            f"your code called sys.exit({exc.code!r})", f"你的代码调用了 sys.exit({exc.code!r})"
+        ), None
+    # The grader could not use what the learner returned (a wrong type, a wrong shape…).
+    where = learner_frame(exc, module)
+    return text(
+        f"could not use your result: {one_line(exc)}{where}",
+        f"无法使用你的结果：{one_line(exc)}{where}",
+    ), text(
+        "Check the types and shapes your code returns against the docstring.",
+        "对照文档字符串检查你返回的类型和形状。",
+    )
+
+
+def run(name: str, path: Path, seed: int, n_cases: int, emit: Callable[[Event], None]) -> None:
+    """Grade `path` against exercise `name`, reporting every step through `emit`."""
+    import torch
+
+    grader = importlib.import_module(f"dllab.lab.exercises.{name}")
+    try:
+        module = load_learner(path)
+    except Failed as exc:
+        emit({"type": "load_failed", "message": exc.message})
+        return
+    emit({"type": "loaded"})
+    for index in range(n_cases):
+        s = case_seed(seed, index)
+        torch.manual_seed(s)
+        case = grader.make_case(index, np.random.default_rng(s))
+        emit({"type": "case_start", "index": index, "seed": s, "shapes": case.shapes})
+        try:
+            case.check(module)
+        except (Exception, SystemExit) as exc:
+            message, hint = _failure(exc, module)
+            emit({"type": "case_end", "index": index, "passed": False, "message": message, "hint": hint})
+        else:
+            emit({"type": "case_end", "index": index, "passed": True})
+    emit({"type": "done"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    name, file, seed, n_cases, out = argv if argv is not None else sys.argv[1:]
+    # The learner's folder is the working directory; keep it from shadowing installed modules.
+    sys.path[:] = [p for p in sys.path if p not in ("", str(Path.cwd()))]
+    with open(out, "w", encoding="utf-8") as sink:
+
+        def emit(event: Event) -> None:
+            sink.write(json.dumps(event, ensure_ascii=False) + "\n")
+            sink.flush()
+
+        run(name, Path(file), int(seed), int(n_cases), emit)
+
+
+if __name__ == "__main__":
+    main()
