@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from dllab.errors import DllabError
 
@@ -46,10 +46,10 @@ def list_(what: Annotated[What, typer.Argument(help="What to list.")] = What.rec
     if what is What.recipes:
         from dllab.config import load_recipe, recipe_names
 
-        table = Table("recipe", "task", "model", "dataset", "description")
+        table = Table(_key_column("recipe"), "task / model / dataset", "description")
         for name in recipe_names():
             r = load_recipe(name)
-            table.add_row(name, r.task, r.model.name, r.data.name, r.description)
+            table.add_row(name, f"{r.task}\n{r.model.name}\n{r.data.name}", r.description)
         console.print(table)
     elif what is What.models:
         from dllab.models import list_models
@@ -140,7 +140,8 @@ def runs(
     """Table of runs with their key metrics."""
     from dllab.train.run_dir import list_runs
 
-    table = Table("run", "recipe", "steps", "train s", "best val acc", "test acc", "stopped by")
+    table = Table(*map(_key_column, ("run", "recipe", "steps", "train s", "best val acc",
+                                     "test acc")), "stopped by")
     for path, s in list_runs(root):
         if s is None:
             table.add_row(str(path), "-", "-", "-", "-", "-", "unfinished")
@@ -170,10 +171,15 @@ def doctor() -> None:
     _data_table()
 
 
+def _key_column(header: str) -> Column:
+    """A first column that never wraps: names must stay copy-pasteable."""
+    return Column(header, no_wrap=True)
+
+
 def _data_table() -> None:
     from dllab.data import dataset_status
 
-    table = Table("dataset", "status", "where / what to do")
+    table = Table(*map(_key_column, ("dataset", "status")), "where / what to do")
     for name, found, where in dataset_status():
         table.add_row(name, "found" if found else "missing", str(where))
     console.print(table)
@@ -191,10 +197,10 @@ def data_verify(
     data_dir: Annotated[Path | None, typer.Option(help="Look here first.")] = None,
 ) -> None:
     """Check a dataset's files against the catalog's sha256 (of decompressed content)."""
-    from dllab.data import verify
+    from dllab.data import check_files
 
-    for file, digest in verify(name, data_dir=data_dir).items():
-        console.print(f"ok {file} sha256={digest}")
+    for check in check_files(name, data_dir=data_dir):
+        console.print(f"{check.line()}  ({check.path})", highlight=False, markup=False)
 
 
 @data_app.command("download")

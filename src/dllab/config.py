@@ -72,6 +72,7 @@ class TrainConfig(_Strict):
     grad_clip: float | None = Field(None, gt=0)  # max global gradient norm
     accumulate: int = Field(1, ge=1)  # micro-batches per optimizer step
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # bf16 works on CPU; fp16 needs CUDA
+    channels_last: bool = False  # NHWC memory layout: ~1.7x faster CNNs on CPU (oneDNN)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     seed: int = 0
     deterministic: bool = False  # deterministic kernels: exact resume, slightly slower

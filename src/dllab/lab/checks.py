@@ -13,6 +13,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -44,12 +45,12 @@ class Case:
 
 
 def learner_frame(exc: BaseException, module: ModuleType) -> str:
-    """' (line 12 in conv2d: `out = cols @ w`)' for the deepest frame in the learner's file."""
+    """' (conv2d.py:12 in conv2d: `out = cols @ w`)' for the deepest frame in the learner's file."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module.__file__]
     if not frames:
         return ""
     f = frames[-1]
-    return f" (line {f.lineno}, {f.name}: `{(f.line or '').strip()}`)"
+    return f" ({Path(f.filename).name}:{f.lineno} in {f.name}: `{(f.line or '').strip()}`)"
 
 
 def one_line(exc: BaseException) -> str:
@@ -72,11 +73,15 @@ def call(module: ModuleType, name: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        where = learner_frame(exc, module)
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module.__file__
+        ]
+        stub = frames[-1].name if frames else name
+        stub = name if stub in (name, "__init__") else stub
         raise Failed(
             text(
-                f"`{name}` is not implemented yet: it raises NotImplementedError{where}",
-                f"`{name}` 还没有实现：它抛出 NotImplementedError{where}",
+                f"`{stub}` is not implemented yet: it raises NotImplementedError",
+                f"`{stub}` 还没有实现：它抛出 NotImplementedError",
             ),
             text(
                 "Replace the `raise NotImplementedError(...)` line with your code.",
@@ -231,3 +236,48 @@ def assert_equal(name: str, got: Any, expected: Any, hint: Text | None = None) -
             text(f"{name}: expected {expected!r}, got {got!r}", f"{name}：应为 {expected!r}，实际为 {got!r}"),
             hint,
         )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def unpack(name: str, value: Any, n: int) -> tuple[Any, ...]:
+    """`value` as a tuple of `n` items, or `Failed` saying what `name` returned instead."""
+    if not isinstance(value, tuple | list) or len(value) != n:
+        raise Failed(
+            text(
+                f"`{name}` should return a tuple of {n} values, got {_describe(value)}",
+                f"`{name}` 应返回 {n} 个值组成的元组，实际为 {_describe(value)}",
+            )
+        )
+    return tuple(value)
+
+
+def as_int(name: str, value: Any, hint: Text | None = None) -> int:
+    """`value` as a Python int; a float (even 4.0) or anything else fails."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise Failed(
+            text(
+                f"{name} should be an int, got {_describe(value)} {value!r}",
+                f"{name} 应为 int，实际为 {_describe(value)} {value!r}",
+            ),
+            hint,
+        )
+    return int(value)
+
+
+def require_tensor(name: str, value: Any) -> Any:
+    """`value` itself, after checking that it is a torch.Tensor."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise Failed(
+            text(
+                f"{name} should be a torch.Tensor, got {_describe(value)}",
+                f"{name} 应为 torch.Tensor，实际为 {_describe(value)}",
+            )
+        )
+    return value

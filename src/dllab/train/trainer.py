@@ -49,12 +49,14 @@ class Trainer:
         precision: str = "fp32",
         device: torch.device | str = "cpu",
         val_every: int = 0,
+        channels_last: bool = False,
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.max_epochs, self.max_steps, self.max_time = max_epochs, max_steps, max_time
         self.grad_clip, self.accumulate, self.precision = grad_clip, accumulate, precision
         self.device = torch.device(device)
         self.val_every = val_every
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.callbacks = list(callbacks)
         self.state = TrainState()
         self.should_stop = False
@@ -69,7 +71,7 @@ class Trainer:
         resume: dict[str, Any] | None = None,
     ) -> TrainState:
         self.task, self.optimizer = task, optimizer
-        self.model = self._wrap(model.to(self.device))
+        self.model = self._wrap(model.to(self.device, memory_format=self.memory_format))
         self.train_data = task.train_batches()
         self.steps_per_epoch = -(-len(self.train_data) // self.accumulate)
         self.total_steps = min(self.steps_per_epoch * self.max_epochs, self.max_steps or 10**12)
@@ -108,6 +110,7 @@ class Trainer:
         with sync, self._autocast():
             out = self.task.training_step(self.model, self._to_device(batch))
             loss = out.loss / self.accumulate
+        out.loss = out.loss.detach()  # callbacks log it; they must not hold the graph
         self._guard(out)
         self.scaler.scale(loss).backward()
         if not boundary:
@@ -174,7 +177,7 @@ class Trainer:
             self._paused += time.perf_counter() - t
 
     def _guard(self, out: StepOutput) -> None:
-        finite = distributed.all_min(float(torch.isfinite(out.loss.detach()).all()))
+        finite = distributed.all_min(float(torch.isfinite(out.loss).all()))
         if not finite:
             raise TrainingDiverged(
                 f"loss became {float(out.loss):.4g} at step {self.state.step + 1} "
@@ -192,7 +195,10 @@ class Trainer:
 
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):
-            return batch.to(self.device, non_blocking=True)
+            batch = batch.to(self.device, non_blocking=True)
+            if batch.ndim == 4:
+                batch = batch.contiguous(memory_format=self.memory_format)
+            return batch
         if isinstance(batch, list | tuple):
             return type(batch)(self._to_device(b) for b in batch)
         return batch

@@ -12,7 +12,7 @@ from dllab.viz.figure import message_figure, new_figure, save_figure
 
 __all__ = ["collect_series", "plot_curves"]
 
-_AXIS_KEYS = ("step", "epoch")
+_AXIS_KEYS = ("step", "epoch", "time")  # bookkeeping in metrics.jsonl, not metrics
 _SPLIT_COLORS = {"train": "C0", "val": "C1", "test": "C2"}  # same colour per split everywhere
 _NCOLS = 3
 

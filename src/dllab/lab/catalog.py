@@ -1,0 +1,636 @@
+"""The exercises: names, the checklist item each proves, titles and hints, in English and Chinese.
+
+Each exercise `NAME` has three files beside this one: `skeletons/NAME.py` (what `dllab lab
+start` writes), `solutions/NAME.py` (the hidden reference) and `exercises/NAME.py` (the grader,
+which generates cases at check time). This module imports neither torch nor the graders, so
+`dllab lab list` and `hint` answer at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib import resources
+
+from dllab.lab.checklist import ITEMS
+from dllab.lab.checks import Text, text
+from dllab.lab.errors import LabError
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str  # file names and the command line use it
+    item: str  # key of the checklist item it proves (`checklist.ITEMS`)
+    title: Text  # one line: what the learner writes
+    hints: tuple[Text, ...]  # revealed one at a time, vaguest first
+    n_cases: int = 6  # generated cases per check: enough shapes to catch an edge
+    time_limit: float = 20.0  # seconds for a whole check, starting Python and torch included
+
+
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise(
+        "mlp_backprop",
+        "backprop",
+        text(
+            "Forward and backward pass of a 2-layer ReLU MLP in NumPy",
+            "用 NumPy 手写两层 ReLU MLP 的前向与反向传播",
+        ),
+        (
+            text(
+                "Keep what the forward pass computes (z1, h, y_hat): the backward pass needs it.",
+                "保存前向传播的中间结果（z1、h、y_hat）：反向传播要用。",
+            ),
+            text(
+                "dL/dy_hat = 2 * (y_hat - y) / y.size, because the loss is a mean over N * O "
+                "numbers. For y = h @ W.T + b: dL/dW = dL/dy.T @ h, dL/db = dL/dy.sum(0), "
+                "dL/dh = dL/dy @ W.",
+                "dL/dy_hat = 2 * (y_hat - y) / y.size，因为损失是 N * O 个数的平均。"
+                "对 y = h @ W.T + b：dL/dW = dL/dy.T @ h，dL/db = dL/dy.sum(0)，dL/dh = dL/dy @ W。",
+            ),
+            text(
+                "The ReLU passes the gradient where its input was positive and blocks it "
+                "elsewhere: dL/dz1 = dL/dh * (z1 > 0).",
+                "ReLU 在输入为正处让梯度通过，其余处截断：dL/dz1 = dL/dh * (z1 > 0)。",
+            ),
+        ),
+    ),
+    Exercise(
+        "softmax_xent",
+        "backprop",
+        text(
+            "Softmax cross-entropy and its gradient, numerically stable",
+            "数值稳定的 softmax 交叉熵及其梯度",
+        ),
+        (
+            text(
+                "log softmax(z)_k = z_k - log(sum_j exp(z_j)). Subtract each row's max first: "
+                "the result is the same and exp can no longer overflow.",
+                "log softmax(z)_k = z_k - log(sum_j exp(z_j))。先减去每行的最大值："
+                "结果不变，而 exp 不会再溢出。",
+            ),
+            text(
+                "Pick each row's target with fancy indexing: logp[np.arange(N), targets].",
+                "用花式索引取出每行目标类：logp[np.arange(N), targets]。",
+            ),
+            text(
+                "The gradient is (softmax(z) - one_hot(targets)) / N: N because the loss is a "
+                "mean over the batch.",
+                "梯度是 (softmax(z) - one_hot(targets)) / N：除以 N 是因为损失是 batch 上的平均。",
+            ),
+        ),
+    ),
+    Exercise(
+        "gradient_norms",
+        "vanishing_gradients",
+        text(
+            "Per-layer gradient norms of a deep sigmoid net: which layers vanish?",
+            "深层 sigmoid 网络逐层梯度范数：哪些层梯度消失了？",
+        ),
+        (
+            text(
+                "You may build the net in torch and call loss.backward(), or backpropagate by "
+                "hand in NumPy; either way, read W.grad layer by layer.",
+                "可以用 torch 搭网络再调用 loss.backward()，也可以用 NumPy 手写反向传播；"
+                "然后逐层读取 W 的梯度。",
+            ),
+            text(
+                "The norm is the Frobenius norm: np.linalg.norm(grad) or grad.norm(). The first "
+                "layer (next to the input) comes first in the list.",
+                "范数用 Frobenius 范数：np.linalg.norm(grad) 或 grad.norm()。列表第一个是"
+                "最靠近输入的那一层。",
+            ),
+            text(
+                "sigmoid'(z) = s(1 - s) <= 0.25, so each sigmoid layer can shrink the gradient "
+                "by 4x or more: the layers near the input are the ones that vanish.",
+                "sigmoid'(z) = s(1 - s) <= 0.25，每经过一层 sigmoid 梯度至少缩小 4 倍："
+                "靠近输入的层最先消失。",
+            ),
+        ),
+    ),
+    Exercise(
+        "batchnorm",
+        "vanishing_gradients",
+        text(
+            "BatchNorm forward (train and eval) and backward in NumPy",
+            "用 NumPy 实现 BatchNorm 的前向（训练与评估模式）和反向",
+        ),
+        (
+            text(
+                "Training: normalise with the batch's mean and biased variance (divide by N). "
+                "Eval: use running_mean and running_var, and leave them unchanged.",
+                "训练：用本 batch 的均值和有偏方差（除以 N）归一化。评估：用 running_mean 和 "
+                "running_var，并且不更新它们。",
+            ),
+            text(
+                "PyTorch updates the running variance with the UNBIASED batch variance "
+                "(divide by N - 1): running = (1 - momentum) * running + momentum * batch.",
+                "PyTorch 用无偏的 batch 方差（除以 N - 1）更新 running_var："
+                "running = (1 - momentum) * running + momentum * batch。",
+            ),
+            text(
+                "Backward: with x_hat = (x - mean) / std, dbeta = dout.sum(0), dgamma = (dout * "
+                "x_hat).sum(0) and, with g = dout * gamma, "
+                "dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std.",
+                "反向：x_hat = (x - mean) / std，dbeta = dout.sum(0)，dgamma = (dout * x_hat)."
+                "sum(0)，dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std，其中 "
+                "g = dout * gamma。",
+            ),
+        ),
+    ),
+    Exercise(
+        "conv2d",
+        "conv_pool",
+        text(
+            "Convolution: output size, im2col and conv2d with stride and padding",
+            "卷积：输出尺寸公式、im2col 以及带步长和填充的 conv2d",
+        ),
+        (
+            text(
+                "Output size = floor((size + 2 * padding - kernel_size) / stride) + 1: count "
+                "where the window's top-left corner can go.",
+                "输出尺寸 = floor((size + 2 * padding - kernel_size) / stride) + 1：数一数窗口"
+                "左上角能放在几个位置。",
+            ),
+            text(
+                "im2col: pad with np.pad, then for every (i, j) inside the kernel take the "
+                "strided slice x[:, :, i : i + stride * H_out : stride, j : ...]; row c * kh * kw "
+                "+ i * kw + j of the result holds channel c at kernel offset (i, j).",
+                "im2col：先用 np.pad 填充，再对卷积核内的每个 (i, j) 取带步长的切片 "
+                "x[:, :, i : i + stride * H_out : stride, j : ...]；结果的第 c * kh * kw + i * kw "
+                "+ j 行是通道 c 在核内偏移 (i, j) 处的值。",
+            ),
+            text(
+                "conv2d is one matrix product: weight.reshape(O, -1) @ cols gives (N, O, L); "
+                "add the bias, reshape to (N, O, H_out, W_out). No kernel flip: deep learning's "
+                "convolution is a cross-correlation.",
+                "conv2d 就是一次矩阵乘法：weight.reshape(O, -1) @ cols 得到 (N, O, L)；加上偏置，"
+                "reshape 成 (N, O, H_out, W_out)。不翻转卷积核：深度学习中的卷积其实是互相关。",
+            ),
+        ),
+    ),
+    Exercise(
+        "maxpool",
+        "conv_pool",
+        text(
+            "Max pooling forward and backward (overlapping windows too)",
+            "最大池化的前向与反向（包括重叠窗口）",
+        ),
+        (
+            text(
+                "Loop over the kernel offsets (i, j), not over pixels: each offset gives a "
+                "strided view of shape (N, C, H_out, W_out); the max over offsets is the output.",
+                "循环卷积核内的偏移 (i, j)，不要循环像素：每个偏移给出一个形状为 "
+                "(N, C, H_out, W_out) 的带步长视图；对所有偏移取最大值就是输出。",
+            ),
+            text(
+                "Backward: only the input that was the max of a window receives that window's "
+                "gradient; the others receive 0.",
+                "反向：只有窗口里取到最大值的那个输入得到该窗口的梯度，其余为 0。",
+            ),
+            text(
+                "When windows overlap (stride < kernel_size), one input can be the max of "
+                "several windows: add the gradients (+=), do not overwrite them. "
+                "np.add.at helps.",
+                "窗口重叠（stride < kernel_size）时，一个输入可能是多个窗口的最大值："
+                "梯度要累加（+=），不能覆盖。可以用 np.add.at。",
+            ),
+        ),
+    ),
+    Exercise(
+        "attention",
+        "attention",
+        text(
+            "Scaled dot-product attention with a mask, in NumPy",
+            "用 NumPy 实现带掩码的缩放点积注意力",
+        ),
+        (
+            text(
+                "scores = q @ k^T / sqrt(d), where d is the size of q's last axis "
+                "(Vaswani et al. 2017, eq. 1). Use swapaxes(-1, -2) so leading batch axes work.",
+                "scores = q @ k^T / sqrt(d)，d 是 q 最后一维的大小（Vaswani 等 2017，公式 1）。"
+                "用 swapaxes(-1, -2)，这样前面的 batch 维也能处理。",
+            ),
+            text(
+                "Where mask is False set the score to -inf before the softmax: "
+                "np.where(mask, scores, -np.inf). The softmax runs over the keys (last axis).",
+                "在 softmax 之前把 mask 为 False 的位置设为 -inf：np.where(mask, scores, -np.inf)。"
+                "softmax 对 key 维（最后一维）进行。",
+            ),
+            text(
+                "Why 1/sqrt(d)? q . k is a sum of d products; with unit-variance entries its "
+                "variance is d. Without the scale the softmax saturates and its gradient vanishes.",
+                "为什么是 1/sqrt(d)？q . k 是 d 个乘积之和，各元素方差为 1 时它的方差是 d。"
+                "不缩放的话 softmax 会饱和，梯度消失。",
+            ),
+        ),
+    ),
+    Exercise(
+        "tensor_ops",
+        "tensor_ops",
+        text(
+            "Tensor operations: broadcasting, gather, reshape/permute",
+            "张量操作：广播、gather、reshape/permute",
+        ),
+        (
+            text(
+                "Broadcasting: a[:, None, :] - b[None, :, :] has shape (N, M, D).",
+                "广播：a[:, None, :] - b[None, :, :] 的形状是 (N, M, D)。",
+            ),
+            text(
+                "torch.gather(logits, 1, index[:, None]) picks one entry per row; squeeze it back "
+                "to (N,). Fancy indexing logits[torch.arange(N), index] does the same.",
+                "torch.gather(logits, 1, index[:, None]) 每行取一个元素，再 squeeze 回 (N,)。"
+                "花式索引 logits[torch.arange(N), index] 效果相同。",
+            ),
+            text(
+                "patchify: reshape to (B, C, H/p, p, W/p, p), permute to (B, H/p, W/p, C, p, p), "
+                "then reshape to (B, H/p * W/p, C * p * p).",
+                "patchify：先 reshape 成 (B, C, H/p, p, W/p, p)，permute 成 "
+                "(B, H/p, W/p, C, p, p)，再 reshape 成 (B, H/p * W/p, C * p * p)。",
+            ),
+        ),
+    ),
+    Exercise(
+        "custom_module",
+        "custom_module",
+        text(
+            "A custom nn.Module: residual MLP blocks in a ModuleList",
+            "自定义 nn.Module：用 ModuleList 组织残差 MLP 块",
+        ),
+        (
+            text(
+                "Call super().__init__() first; then every nn.Module you assign to self.name "
+                "is registered with its parameters.",
+                "先调用 super().__init__()；之后赋给 self.name 的每个 nn.Module 都会连同参数一起注册。",
+            ),
+            text(
+                "A Python list of modules is invisible to PyTorch (no parameters, no .to(), no "
+                "state_dict): use nn.ModuleList.",
+                "普通 Python 列表里的模块对 PyTorch 不可见（没有参数、.to() 和 state_dict 都不管它）："
+                "请用 nn.ModuleList。",
+            ),
+            text(
+                "The block is pre-norm: x + fc2(relu(fc1(norm(x)))). The names norm, fc1, fc2, "
+                "embed, blocks and head matter: the grader loads weights by name.",
+                "这个块是 pre-norm：x + fc2(relu(fc1(norm(x))))。名字 norm、fc1、fc2、embed、"
+                "blocks、head 都要一致：评分器按名字加载权重。",
+            ),
+        ),
+    ),
+    Exercise(
+        "window_dataset",
+        "dataloader",
+        text(
+            "A custom Dataset of sliding windows and a reproducible DataLoader",
+            "自定义滑动窗口 Dataset 与可复现的 DataLoader",
+        ),
+        (
+            text(
+                "A series of length L has L - window (input, target) pairs: the input of item i "
+                "is series[i : i + window], its target series[i + window].",
+                "长度为 L 的序列有 L - window 个（输入，目标）对：第 i 项的输入是 "
+                "series[i : i + window]，目标是 series[i + window]。",
+            ),
+            text(
+                "Return float32 tensors: torch.as_tensor(..., dtype=torch.float32). The default "
+                "collate_fn stacks them into (B, window) and (B,).",
+                "返回 float32 张量：torch.as_tensor(..., dtype=torch.float32)。默认的 collate_fn "
+                "会把它们堆叠成 (B, window) 和 (B,)。",
+            ),
+            text(
+                "Reproducible shuffling: DataLoader(..., shuffle=shuffle, "
+                "generator=torch.Generator().manual_seed(seed)).",
+                "可复现的打乱：DataLoader(..., shuffle=shuffle, "
+                "generator=torch.Generator().manual_seed(seed))。",
+            ),
+        ),
+    ),
+    Exercise(
+        "training_loop",
+        "training_loop",
+        text(
+            "A complete training loop: train_epoch, evaluate and fit",
+            "完整的训练循环：train_epoch、evaluate 与 fit",
+        ),
+        (
+            text(
+                "Each step: optimizer.zero_grad(), loss = loss_fn(model(x), y), loss.backward(), "
+                "optimizer.step(). Without zero_grad the gradients of all steps add up.",
+                "每一步：optimizer.zero_grad()，loss = loss_fn(model(x), y)，loss.backward()，"
+                "optimizer.step()。不调用 zero_grad 的话，所有步的梯度会累加起来。",
+            ),
+            text(
+                "model.train() at the start of train_epoch, model.eval() and torch.no_grad() in "
+                "evaluate: dropout and BatchNorm behave differently in the two modes.",
+                "train_epoch 开头调用 model.train()，evaluate 中用 model.eval() 和 "
+                "torch.no_grad()：dropout 和 BatchNorm 在两种模式下行为不同。",
+            ),
+            text(
+                "The mean loss is over samples: add loss.item() * len(x) per batch and divide "
+                "by the number of samples, since the last batch may be smaller.",
+                "平均损失按样本计算：每个 batch 累加 loss.item() * len(x)，最后除以样本总数，"
+                "因为最后一个 batch 可能更小。",
+            ),
+        ),
+        time_limit=30.0,
+    ),
+    Exercise(
+        "residual_block",
+        "resnet_vgg",
+        text("ResNet's basic block with its shortcut", "ResNet 的 BasicBlock 及其 shortcut"),
+        (
+            text(
+                "conv1 is 3x3 with the block's stride and padding 1; conv2 is 3x3, stride 1. "
+                "Both have bias=False: the BatchNorm after them has its own bias.",
+                "conv1 是 3x3、步长为 stride、padding 1；conv2 是 3x3、步长 1。两者都 "
+                "bias=False：紧随其后的 BatchNorm 自带偏置。",
+            ),
+            text(
+                "When stride != 1 or in_channels != out_channels the input no longer has the "
+                "output's shape: the shortcut is nn.Sequential(1x1 conv with the same stride, "
+                "BatchNorm2d). Otherwise it is the identity, nn.Sequential().",
+                "当 stride != 1 或 in_channels != out_channels 时，输入与输出形状不同：shortcut 为 "
+                "nn.Sequential(相同步长的 1x1 卷积, BatchNorm2d)；否则为恒等映射 nn.Sequential()。",
+            ),
+            text(
+                "Order (He et al. 2016): relu(bn1(conv1(x))) -> bn2(conv2(.)) -> add the "
+                "shortcut -> relu. The last ReLU comes after the addition.",
+                "顺序（He 等 2016）：relu(bn1(conv1(x))) -> bn2(conv2(.)) -> 加上 shortcut -> relu。"
+                "最后一个 ReLU 在相加之后。",
+            ),
+        ),
+    ),
+    Exercise(
+        "lstm_cell",
+        "lstm_timeseries",
+        text(
+            "One LSTM step and a whole sequence in NumPy, equal to torch.nn.LSTM",
+            "用 NumPy 实现 LSTM 单步与整段序列，结果与 torch.nn.LSTM 一致",
+        ),
+        (
+            text(
+                "gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh has shape (N, 4H); split it into "
+                "four (N, H) blocks in PyTorch's order: input, forget, cell (g), output.",
+                "gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh 的形状是 (N, 4H)；按 PyTorch 的顺序"
+                "切成四块 (N, H)：输入门、遗忘门、候选细胞 (g)、输出门。",
+            ),
+            text(
+                "i, f, o go through a sigmoid; g through tanh. c' = f * c + i * g, "
+                "h' = o * tanh(c').",
+                "i、f、o 经过 sigmoid；g 经过 tanh。c' = f * c + i * g，h' = o * tanh(c')。",
+            ),
+            text(
+                "lstm_sequence is a loop over time calling lstm_cell, keeping every h: "
+                "outputs[t] = h_t.",
+                "lstm_sequence 就是沿时间循环调用 lstm_cell，并保存每一步的 h：outputs[t] = h_t。",
+            ),
+        ),
+    ),
+    Exercise(
+        "lstm_forecaster",
+        "lstm_timeseries",
+        text(
+            "An LSTM forecaster for a time series and multi-step forecasting",
+            "用 LSTM 预测时间序列，并做多步预测",
+        ),
+        (
+            text(
+                "nn.LSTM wants (B, T, features) with batch_first=True: x.unsqueeze(-1) turns "
+                "(B, T) into (B, T, 1).",
+                "nn.LSTM 在 batch_first=True 时要求 (B, T, features)：x.unsqueeze(-1) 把 (B, T) "
+                "变成 (B, T, 1)。",
+            ),
+            text(
+                "The prediction comes from the LAST time step: output[:, -1] (B, H) -> head -> "
+                "(B, 1) -> squeeze(-1) -> (B,).",
+                "预测来自最后一个时间步：output[:, -1] (B, H) -> head -> (B, 1) -> squeeze(-1) -> (B,)。",
+            ),
+            text(
+                "forecast: keep a window of fixed length; predict one value, append it, drop the "
+                "oldest value, repeat. Use model.eval() and torch.no_grad().",
+                "forecast：保持窗口长度不变；预测一个值，追加到末尾，丢掉最早的值，重复。"
+                "使用 model.eval() 和 torch.no_grad()。",
+            ),
+        ),
+    ),
+    Exercise(
+        "positional_encoding",
+        "transformer",
+        text(
+            "A decoder's causal mask and sinusoidal positional encoding",
+            "解码器的因果掩码与正弦位置编码",
+        ),
+        (
+            text(
+                "Query i may attend to keys j <= i (the past and itself): "
+                "torch.tril(torch.ones(T, T, dtype=torch.bool)).",
+                "query i 只能关注 j <= i 的 key（过去和自己）："
+                "torch.tril(torch.ones(T, T, dtype=torch.bool))。",
+            ),
+            text(
+                "PE[pos, 2i] = sin(pos / 10000^(2i / d)), PE[pos, 2i + 1] = cos(pos / 10000^(2i "
+                "/ d)) (Vaswani et al. 2017, section 3.5): sine and cosine interleave.",
+                "PE[pos, 2i] = sin(pos / 10000^(2i / d))，PE[pos, 2i + 1] = cos(pos / 10000^(2i / "
+                "d))（Vaswani 等 2017，3.5 节）：正弦和余弦交替排列。",
+            ),
+            text(
+                "Build the angles as an outer product: positions (T, 1) times frequencies "
+                "(1, d / 2); write pe[:, 0::2] = sin, pe[:, 1::2] = cos.",
+                "用外积构造角度：位置 (T, 1) 乘以频率 (1, d / 2)；再写 pe[:, 0::2] = sin，"
+                "pe[:, 1::2] = cos。",
+            ),
+        ),
+    ),
+    Exercise(
+        "encoder_layer",
+        "transformer",
+        text(
+            "A Transformer encoder layer equal to nn.TransformerEncoderLayer",
+            "实现与 nn.TransformerEncoderLayer 一致的 Transformer 编码器层",
+        ),
+        (
+            text(
+                "in_proj_weight stacks W_q, W_k, W_v: (x @ W.T + b).chunk(3, dim=-1) gives q, k, "
+                "v. Split each into heads: (B, T, d) -> (B, h, T, d / h).",
+                "in_proj_weight 把 W_q、W_k、W_v 叠在一起：(x @ W.T + b).chunk(3, dim=-1) 得到 q、"
+                "k、v。再拆成多头：(B, T, d) -> (B, h, T, d / h)。",
+            ),
+            text(
+                "Each head scales by 1/sqrt(d / h), its own size, not the model's. Merge the heads "
+                "back to (B, T, d) before out_proj.",
+                "每个头按 1/sqrt(d / h) 缩放，用的是单个头的维度而不是模型维度。"
+                "在 out_proj 之前把多头合并回 (B, T, d)。",
+            ),
+            text(
+                "Post-norm (the 2017 paper and PyTorch's default): x = norm1(x + attn(x)); "
+                "x = norm2(x + linear2(relu(linear1(x)))). F.layer_norm takes the weights.",
+                "Post-norm（2017 年论文和 PyTorch 的默认）：x = norm1(x + attn(x))；"
+                "x = norm2(x + linear2(relu(linear1(x))))。F.layer_norm 可以传入权重。",
+            ),
+        ),
+    ),
+    Exercise(
+        "loss_curves",
+        "loss_curves",
+        text(
+            "Read loss curves: overfitting, underfitting, good fit or diverging",
+            "读懂 loss 曲线：过拟合、欠拟合、拟合良好还是发散",
+        ),
+        (
+            text(
+                "Look at the ends and the minimum: train_loss[-1], val_loss[-1], min(val_loss). "
+                "Check for divergence first (nan/inf, or a loss that ends above where it began).",
+                "看末尾和最小值：train_loss[-1]、val_loss[-1]、min(val_loss)。先判断是否发散"
+                "（出现 nan/inf，或者结束时比开始时还高）。",
+            ),
+            text(
+                "Underfitting: even the training loss stays high (here chance level is "
+                "ln 10 = 2.30; above 1.0 is high). Overfitting: train keeps falling while "
+                "validation turns up and ends well above its minimum (more than 10%).",
+                "欠拟合：连训练损失都很高（这里随机猜的水平是 ln 10 = 2.30，高于 1.0 就算高）。"
+                "过拟合：训练损失一直下降，验证损失却回升，最后比其最小值高出很多（超过 10%）。",
+            ),
+            text(
+                "best_epoch is where early stopping would restore: int(np.nanargmin(val_loss)).",
+                "best_epoch 就是早停会恢复的位置：int(np.nanargmin(val_loss))。",
+            ),
+        ),
+        n_cases=12,
+    ),
+    Exercise(
+        "dropout",
+        "overfitting",
+        text(
+            "Inverted dropout forward and backward, train and eval modes",
+            "反向缩放（inverted）dropout 的前向与反向，训练与评估模式",
+        ),
+        (
+            text(
+                "p is the probability of DROPPING an element: keep it where u >= p.",
+                "p 是丢弃一个元素的概率：在 u >= p 的位置保留。",
+            ),
+            text(
+                "Inverted dropout divides what it keeps by 1 - p, so the expected output equals "
+                "the input and eval mode needs no rescaling.",
+                "inverted dropout 把保留下来的值除以 1 - p，使输出的期望等于输入，评估时就不必再缩放。",
+            ),
+            text(
+                "In eval mode (training=False) dropout is the identity: out = x, mask = ones. "
+                "Backward: dx = dout * mask.",
+                "评估模式（training=False）下 dropout 是恒等映射：out = x，mask 全为 1。"
+                "反向：dx = dout * mask。",
+            ),
+        ),
+    ),
+    Exercise(
+        "weight_decay",
+        "overfitting",
+        text(
+            "Weight decay: SGD with L2 and AdamW's decoupled decay",
+            "权重衰减：带 L2 的 SGD 与 AdamW 的解耦衰减",
+        ),
+        (
+            text(
+                "SGD's weight_decay is an L2 penalty (wd / 2) * ||w||^2 in the loss: it adds "
+                "wd * w to the gradient. w_new = w - lr * (grad + wd * w).",
+                "SGD 的 weight_decay 相当于损失里加 L2 惩罚 (wd / 2) * ||w||^2：梯度加上 wd * w。"
+                "w_new = w - lr * (grad + wd * w)。",
+            ),
+            text(
+                "AdamW (Loshchilov & Hutter 2019) decouples the decay: first w *= 1 - lr * wd, "
+                "then the Adam step with the plain gradient.",
+                "AdamW（Loshchilov 与 Hutter 2019）把衰减解耦：先 w *= 1 - lr * wd，"
+                "再用原始梯度做 Adam 更新。",
+            ),
+            text(
+                "Adam: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; m_hat = m / (1 - b1^t); "
+                "v_hat = v / (1 - b2^t); w -= lr * m_hat / (sqrt(v_hat) + eps). t starts at 1.",
+                "Adam：m = b1 m + (1 - b1) g；v = b2 v + (1 - b2) g^2；m_hat = m / (1 - b1^t)；"
+                "v_hat = v / (1 - b2^t)；w -= lr * m_hat / (sqrt(v_hat) + eps)。t 从 1 开始。",
+            ),
+        ),
+    ),
+    Exercise(
+        "augmentation",
+        "overfitting",
+        text(
+            "Data augmentation: random flip and padded random crop",
+            "数据增强：随机翻转与填充后随机裁剪",
+        ),
+        (
+            text(
+                "Draw a flip and an offset for EACH image, not one for the whole batch.",
+                "为每张图片分别抽取是否翻转和裁剪偏移，而不是整个 batch 共用一个。",
+            ),
+            text(
+                "np.pad(images, ((0, 0), (0, 0), (p, p), (p, p))) pads with zeros; a crop at "
+                "offset (dy, dx) is padded[n, :, dy : dy + H, dx : dx + W] with dy, dx in 0..2p.",
+                "np.pad(images, ((0, 0), (0, 0), (p, p), (p, p))) 用零填充；偏移 (dy, dx) 处的裁剪是 "
+                "padded[n, :, dy : dy + H, dx : dx + W]，dy、dx 取 0..2p。",
+            ),
+            text(
+                "A left-right flip reverses the last axis: image[..., ::-1]. Flip first, then crop; "
+                "do not modify the input array.",
+                "左右翻转就是反转最后一维：image[..., ::-1]。先翻转再裁剪；不要修改输入数组。",
+            ),
+        ),
+    ),
+    Exercise(
+        "checkpoint",
+        "checkpoints",
+        text(
+            "Save and load a training state so that training continues identically",
+            "保存与加载训练状态，使训练能完全一致地继续",
+        ),
+        (
+            text(
+                "A training state is more than the weights: save model.state_dict(), "
+                "optimizer.state_dict() and the epoch together in one dict.",
+                "训练状态不只是权重：把 model.state_dict()、optimizer.state_dict() 和 epoch 放进"
+                "同一个字典一起保存。",
+            ),
+            text(
+                "Adam keeps moment estimates per parameter; without them the next steps differ. "
+                "optimizer.load_state_dict restores them.",
+                "Adam 为每个参数保存了动量估计；没有它们，后续的更新就会不同。"
+                "optimizer.load_state_dict 会恢复它们。",
+            ),
+            text(
+                "torch.save(state, path) writes it; torch.load(path) reads it back (tensors, "
+                "numbers and dicts load with the safe default weights_only=True).",
+                "torch.save(state, path) 写入；torch.load(path) 读回（张量、数字和字典在安全的默认值 "
+                "weights_only=True 下即可加载）。",
+            ),
+        ),
+    ),
+)
+
+_BY_NAME = {e.name: e for e in EXERCISES}
+assert len(_BY_NAME) == len(EXERCISES), "duplicate exercise name"
+assert {e.item for e in EXERCISES} == {i.key for i in ITEMS}, "an item has no exercise"
+
+
+def get_exercise(name: str) -> Exercise:
+    """The exercise called `name`; an unknown name lists the closest ones."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _BY_NAME, n=3, cutoff=0.5)
+        also = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise LabError(
+            f"no exercise called {name!r}{also}; `dllab lab list` shows all {len(EXERCISES)}"
+        ) from None
+
+
+def skeleton_source(name: str) -> str:
+    """The file `dllab lab start NAME` writes."""
+    return resources.files("dllab.lab.skeletons").joinpath(f"{get_exercise(name).name}.py").read_text(
+        encoding="utf-8"
+    )
+
+
+def solution_source(name: str) -> str:
+    """The reference solution (shown only after the exercise has passed)."""
+    return resources.files("dllab.lab.solutions").joinpath(f"{get_exercise(name).name}.py").read_text(
+        encoding="utf-8"
+    )

@@ -1,0 +1,1 @@
+"""Reference solutions, shown by `dllab lab solution NAME` once the exercise has passed."""
