@@ -25,6 +25,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fashion_mnist_speed.py
+	$(BIN)/python benchmarks/scratch_vs_torch.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

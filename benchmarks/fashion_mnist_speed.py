@@ -32,8 +32,10 @@ from dllab.train.callbacks import Callback
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     was = model.training
     model.eval()
-    correct = sum(int((model(x[i : i + 2000]).argmax(1) == y[i : i + 2000]).sum())
-                  for i in range(0, len(y), 2000))
+    correct = sum(
+        int((model(x[i : i + 2000]).argmax(1) == y[i : i + 2000]).sum())
+        for i in range(0, len(y), 2000)
+    )
     model.train(was)
     return correct / len(y)
 
@@ -83,8 +85,11 @@ def baseline(data, seed: int, target: float, max_epochs: int = 6) -> dict:
                 acc = accuracy(model, xt, yt)
                 curve.append((spent, acc))
                 if acc >= target:
-                    return {"seconds": spent, "curve": curve,
-                            "gflops": per_sample * samples / spent / 1e9}
+                    return {
+                        "seconds": spent,
+                        "curve": curve,
+                        "gflops": per_sample * samples / spent / 1e9,
+                    }
                 t = time.perf_counter()
         spent += time.perf_counter() - t
     return {"seconds": float("inf"), "curve": curve, "gflops": per_sample * samples / spent / 1e9}
@@ -112,20 +117,29 @@ class TestProbe(Callback):
 def ours(data, seed: int, target: float, threads: int, root: Path) -> dict:
     recipe = load_recipe("fashion-mnist-fast", [f"train.seed={seed}", f"train.threads={threads}"])
     probe = TestProbe(data.test.images, data.test.labels, target)
-    run = run_recipe(recipe, run_dir=root / f"fast-{seed}", extra_callbacks=[probe],
-                     echo=lambda s: None)
+    run = run_recipe(
+        recipe,
+        run_dir=root / f"fast-{seed}",
+        extra_callbacks=[probe],
+        echo=lambda s: None,
+        progress=False,
+    )
     import json
 
     summary = json.loads((run / "summary.json").read_text())
-    model = create_model(recipe.model.name, num_classes=10, in_channels=1, image_size=28,
-                         **recipe.model.kwargs)
+    model = create_model(
+        recipe.model.name, num_classes=10, in_channels=1, image_size=28, **recipe.model.kwargs
+    )
     x = torch.randn(recipe.data.batch_size, 1, 28, 28)
     per_sample = train_flops(model, x, torch.zeros(len(x), dtype=torch.long))
     samples = summary["steps"] * recipe.data.batch_size
-    return {"seconds": probe.first if probe.first is not None else float("inf"),
-            "curve": probe.curve, "final": summary["test"]["test/accuracy"],
-            "train_seconds": summary["train_seconds"],
-            "gflops": per_sample * samples / summary["train_seconds"] / 1e9}
+    return {
+        "seconds": probe.first if probe.first is not None else float("inf"),
+        "curve": probe.curve,
+        "final": summary["test"]["test/accuracy"],
+        "train_seconds": summary["train_seconds"],
+        "gflops": per_sample * samples / summary["train_seconds"] / 1e9,
+    }
 
 
 def main() -> None:
@@ -145,24 +159,34 @@ def main() -> None:
             if not args.skip_baseline:
                 b = baseline(data, seed, args.target)
                 base.append(b)
-                print(f"baseline seed {seed}: {b['seconds']:.1f} s to {args.target} "
-                      f"({b['gflops']:.1f} GFLOP/s)", flush=True)
+                print(
+                    f"baseline seed {seed}: {b['seconds']:.1f} s to {args.target} "
+                    f"({b['gflops']:.1f} GFLOP/s)",
+                    flush=True,
+                )
             f = ours(data, seed, args.target, args.threads, Path(tmp))
             fast.append(f)
-            print(f"fashion-mnist-fast seed {seed}: {f['seconds']:.1f} s to {args.target}; "
-                  f"final test accuracy {f['final']:.4f} after {f['train_seconds']:.1f} s "
-                  f"({f['gflops']:.1f} GFLOP/s)", flush=True)
+            print(
+                f"fashion-mnist-fast seed {seed}: {f['seconds']:.1f} s to {args.target}; "
+                f"final test accuracy {f['final']:.4f} after {f['train_seconds']:.1f} s "
+                f"({f['gflops']:.1f} GFLOP/s)",
+                flush=True,
+            )
     mf = statistics.median(r["seconds"] for r in fast)
-    print(f"\nfashion-mnist-fast: median {mf:.1f} s to {args.target}; final accuracy "
-          f"median {statistics.median(r['final'] for r in fast):.4f} in "
-          f"{statistics.median(r['train_seconds'] for r in fast):.1f} s; "
-          f"{statistics.median(r['gflops'] for r in fast):.1f} GFLOP/s "
-          f"({statistics.median(r['gflops'] for r in fast) / peak:.0%} of matmul)")
+    print(
+        f"\nfashion-mnist-fast: median {mf:.1f} s to {args.target}; final accuracy "
+        f"median {statistics.median(r['final'] for r in fast):.4f} in "
+        f"{statistics.median(r['train_seconds'] for r in fast):.1f} s; "
+        f"{statistics.median(r['gflops'] for r in fast):.1f} GFLOP/s "
+        f"({statistics.median(r['gflops'] for r in fast) / peak:.0%} of matmul)"
+    )
     if base:
         mb = statistics.median(r["seconds"] for r in base)
-        print(f"baseline seed-cnn: median {mb:.1f} s to {args.target}; "
-              f"{statistics.median(r['gflops'] for r in base):.1f} GFLOP/s "
-              f"({statistics.median(r['gflops'] for r in base) / peak:.0%} of matmul)")
+        print(
+            f"baseline seed-cnn: median {mb:.1f} s to {args.target}; "
+            f"{statistics.median(r['gflops'] for r in base):.1f} GFLOP/s "
+            f"({statistics.median(r['gflops'] for r in base) / peak:.0%} of matmul)"
+        )
         print(f"speed-up (baseline / fast): {mb / mf:.2f}x")
 
 

@@ -6,8 +6,20 @@ from typer.testing import CliRunner
 from dllab.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["list"], ["run"], ["eval"], ["predict"], ["export"], ["runs"], ["doctor"],
-            ["data"], ["data", "list"], ["data", "verify"], ["data", "download"]]
+COMMANDS = [
+    [],
+    ["list"],
+    ["run"],
+    ["eval"],
+    ["predict"],
+    ["export"],
+    ["runs"],
+    ["doctor"],
+    ["data"],
+    ["data", "list"],
+    ["data", "verify"],
+    ["data", "download"],
+]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "dllab")
@@ -43,6 +55,5 @@ def test_python_dash_m_works_like_the_command():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "dllab", "--help"], capture_output=True,
-                         text=True)
+    out = subprocess.run([sys.executable, "-m", "dllab", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "run" in out.stdout

@@ -25,6 +25,26 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Find, verify and download datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+def _add_lab() -> None:
+    from dllab.lab.commands import app as lab_app
+    from dllab.lab.commands import progress as lab_progress
+
+    app.add_typer(lab_app, name="lab", help="Exercises: list, start, check, hint, solution.")
+
+    @app.command()
+    def progress(
+        lang: Annotated[
+            str | None, typer.Option(help="en or zh (default: from the locale).")
+        ] = None,
+        folder: Annotated[Path | None, typer.Option("--dir", help="The lab folder.")] = None,
+    ) -> None:
+        """The stage's acceptance checklist, with your exercises behind each item."""
+        lab_progress(lang=lang, folder=folder)
+
+
+_add_lab()
 console = Console(soft_wrap=True)  # long paths stay on one line
 
 
@@ -140,8 +160,10 @@ def runs(
     """Table of runs with their key metrics."""
     from dllab.train.run_dir import list_runs
 
-    table = Table(*map(_key_column, ("run", "recipe", "steps", "train s", "best val acc",
-                                     "test acc")), "stopped by")
+    table = Table(
+        *map(_key_column, ("run", "recipe", "steps", "train s", "best val acc", "test acc")),
+        "stopped by",
+    )
     for path, s in list_runs(root):
         if s is None:
             table.add_row(str(path), "-", "-", "-", "-", "-", "unfinished")

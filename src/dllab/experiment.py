@@ -107,6 +107,7 @@ def run_recipe(
     resume: Path | None = None,
     echo: Callable[[str], None] = print,
     extra_callbacks: list | None = None,
+    progress: bool = True,
 ) -> Path:
     """Train `recipe` into a run folder (or continue the one at `resume`); returns the folder."""
     rank, local_rank, world = distributed.world_info()
@@ -139,7 +140,9 @@ def run_recipe(
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
         procs = f" x{world} processes" if world > 1 else ""
         echo(f"{'resuming' if state else 'training'} {recipe.name} on {device}{procs} -> {run_dir}")
-    trainer = build_trainer(recipe, task, model, optimizer, run_dir, device, extra_callbacks)
+    trainer = build_trainer(
+        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress
+    )
     try:
         final = trainer.fit(task, model, optimizer, resume=state)
     except TrainingDiverged:

@@ -40,26 +40,34 @@ def _idx_images(path, n, magic=0x00000803):
 def test_corrupt_and_mismatching_idx_files(tmp_path, dllab, no_data_env):
     folder = tmp_path / "d" / "mnist"
     _idx_images(folder / "train-images-idx3-ubyte", 60_000)  # right size, wrong content
-    (folder / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, 60000) +
-                                                     bytes(60000))
+    (folder / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, 60000) + bytes(60000))
     _idx_images(folder / "t10k-images-idx3-ubyte", 10, magic=0x1234)  # bad magic, short
     with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as f:
         f.write(b"\x00\x00\x08")  # truncated
-    out = dllab("run", "quickstart", "data.name=mnist", f"data.data_dir={tmp_path / 'd'}",
-                cwd=tmp_path, env=no_data_env)
+    out = dllab(
+        "run",
+        "quickstart",
+        "data.name=mnist",
+        f"data.data_dir={tmp_path / 'd'}",
+        cwd=tmp_path,
+        env=no_data_env,
+    )
     line = _one_line_error(out)
     assert "mnist" in line and ("sha256" in line or "corrupt" in line or "size" in line)
-    out = dllab("data", "verify", "mnist", "--data-dir", str(tmp_path / "d"), cwd=tmp_path,
-                env=no_data_env)
+    out = dllab(
+        "data", "verify", "mnist", "--data-dir", str(tmp_path / "d"), cwd=tmp_path, env=no_data_env
+    )
     _one_line_error(out)
 
 
 def test_unknown_recipe_and_bad_overrides(tmp_path, dllab):
     assert "did you mean 'quickstart'" in _one_line_error(dllab("run", "quikstart", cwd=tmp_path))
     assert "train.max_epochs" in _one_line_error(
-        dllab("run", "quickstart", "train.max_epocs=2", cwd=tmp_path))
+        dllab("run", "quickstart", "train.max_epocs=2", cwd=tmp_path)
+    )
     assert "train.max_epochs" in _one_line_error(
-        dllab("run", "quickstart", "train.max_epochs=two", cwd=tmp_path))
+        dllab("run", "quickstart", "train.max_epochs=two", cwd=tmp_path)
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -88,12 +96,10 @@ def test_corrupt_and_foreign_checkpoints(quick_run, tmp_path, dllab):
     Image.new("L", (8, 8)).save(image)
     assert "corrupt" in _one_line_error(dllab("predict", str(run), str(image), cwd=tmp_path))
     save_file({"weight": torch.zeros(3)}, str(best))
-    assert "not a dllab checkpoint" in _one_line_error(
-        dllab("export", str(run), cwd=tmp_path))
+    assert "not a dllab checkpoint" in _one_line_error(dllab("export", str(run), cwd=tmp_path))
     torch.save({"weight": torch.zeros(3)}, best)  # a pickle: must never be unpickled
     _one_line_error(dllab("eval", str(run), cwd=tmp_path))
-    assert "not a dllab run folder" in _one_line_error(
-        dllab("eval", str(tmp_path), cwd=tmp_path))
+    assert "not a dllab run folder" in _one_line_error(dllab("eval", str(tmp_path), cwd=tmp_path))
 
 
 def test_unreadable_image_given_to_predict(quick_run, tmp_path, dllab):
@@ -101,6 +107,7 @@ def test_unreadable_image_given_to_predict(quick_run, tmp_path, dllab):
     bad.write_text("this is not an image")
     line = _one_line_error(dllab("predict", str(quick_run), str(bad), cwd=tmp_path))
     assert "notes.png" in line and "PNG or JPEG" in line
-    line = _one_line_error(dllab("predict", str(quick_run), str(tmp_path / "gone.png"),
-                                 cwd=tmp_path))
+    line = _one_line_error(
+        dllab("predict", str(quick_run), str(tmp_path / "gone.png"), cwd=tmp_path)
+    )
     assert "not found" in line

@@ -66,15 +66,17 @@ def test_fit_learns_and_validates_each_epoch():
 
     model = _model()
     state = Trainer(max_epochs=3, callbacks=[Record()]).fit(
-        ToyTask(), model, torch.optim.Adam(model.parameters(), 0.05))
+        ToyTask(), model, torch.optim.Adam(model.parameters(), 0.05)
+    )
     assert state.epoch == 3 and state.step == 3 * 16 and len(seen) == 3 and seen[-1] > 0.9
 
 
 def test_accumulation_equals_a_bigger_batch():
     a, b = _model(), _model()
     task = ToyTask(n=32, batch=8)
-    Trainer(max_epochs=1, max_steps=1, accumulate=2).fit(task, a, torch.optim.SGD(
-        a.parameters(), 0.1))
+    Trainer(max_epochs=1, max_steps=1, accumulate=2).fit(
+        task, a, torch.optim.SGD(a.parameters(), 0.1)
+    )
     big = ToyTask(n=32, batch=16)
     Trainer(max_epochs=1, max_steps=1).fit(big, b, torch.optim.SGD(b.parameters(), 0.1))
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
@@ -85,9 +87,11 @@ def test_gradient_clipping_bounds_the_update():
     model = _model()
     before = [p.detach().clone() for p in model.parameters()]
     Trainer(max_epochs=1, max_steps=1, grad_clip=1e-3).fit(
-        ToyTask(), model, torch.optim.SGD(model.parameters(), lr=1.0))
-    moved = torch.sqrt(sum(((p - q) ** 2).sum() for p, q in zip(model.parameters(), before,
-                                                              strict=True)))
+        ToyTask(), model, torch.optim.SGD(model.parameters(), lr=1.0)
+    )
+    moved = torch.sqrt(
+        sum(((p - q) ** 2).sum() for p, q in zip(model.parameters(), before, strict=True))
+    )
     assert moved <= 1e-3 + 1e-6
 
 
@@ -96,7 +100,8 @@ def test_nan_guard_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     ckpt = Checkpoint(tmp_path, every=2, monitor="val/accuracy")
     with pytest.raises(TrainingDiverged, match="at step 5"):
         Trainer(max_epochs=2, callbacks=[ckpt]).fit(
-            ToyTask(nan_at=5), model, torch.optim.SGD(model.parameters(), 0.1))
+            ToyTask(nan_at=5), model, torch.optim.SGD(model.parameters(), 0.1)
+        )
     saved = load_checkpoint(tmp_path / "last.safetensors")
     assert saved["trainer"]["step"] == 4
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
@@ -106,13 +111,16 @@ def test_early_stopping_and_budgets_stop_with_a_reason():
     model = _model()
     stop = EarlyStopping("val/loss", "min", patience=1, min_delta=10.0)
     state = Trainer(max_epochs=10, callbacks=[stop]).fit(
-        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01))
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01)
+    )
     assert state.epoch == 2 and state.stop_reason.startswith("early_stopping")
     state = Trainer(max_epochs=10, max_steps=5).fit(
-        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01))
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01)
+    )
     assert state.step == 5 and state.stop_reason == "max_steps"
     state = Trainer(max_epochs=10_000, max_time=0.3).fit(
-        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01))
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01)
+    )
     assert state.stop_reason == "max_time" and 0.3 <= state.train_seconds < 5
 
 
@@ -126,7 +134,8 @@ def test_best_checkpoint_follows_validation(tmp_path):
             vals.append((metrics["val/accuracy"], trainer.state.step))
 
     Trainer(max_epochs=4, callbacks=[Record(), ckpt]).fit(
-        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.05))
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.05)
+    )
     best = load_checkpoint(tmp_path / "best.safetensors")
     top = max(v for v, _ in vals)
     assert best["metrics"]["val/accuracy"] == top
@@ -136,7 +145,8 @@ def test_best_checkpoint_follows_validation(tmp_path):
 def test_bf16_autocast_on_cpu_and_channels_last():
     model = _model()
     state = Trainer(max_epochs=1, precision="bf16", channels_last=True).fit(
-        ToyTask(), model, torch.optim.Adam(model.parameters(), 0.05))
+        ToyTask(), model, torch.optim.Adam(model.parameters(), 0.05)
+    )
     assert state.step == 16 and all(torch.isfinite(p).all() for p in model.parameters())
 
 
@@ -161,7 +171,8 @@ def test_hooks_fire_in_order():
 
     model = _model()
     Trainer(max_epochs=1, callbacks=[Spy()]).fit(
-        ToyTask(n=32, batch=16), model, torch.optim.SGD(model.parameters(), 0.1))
+        ToyTask(n=32, batch=16), model, torch.optim.SGD(model.parameters(), 0.1)
+    )
     assert calls == ["start", "batch", "batch", "epoch", "val", "end"]
 
 
@@ -169,7 +180,8 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     stream = io.StringIO()
     model = _model()
     Trainer(max_epochs=2, callbacks=[ProgressBar(stream=stream)]).fit(
-        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.1))
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.1)
+    )
     text = stream.getvalue()
     assert "eta" in text and "validation after epoch 2" in text and "\x1b[" not in text
     assert not math.isnan(float(text.split("loss ")[1].split()[0]))

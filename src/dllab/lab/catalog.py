@@ -45,7 +45,8 @@ EXERCISES: tuple[Exercise, ...] = (
                 "numbers. For y = h @ W.T + b: dL/dW = dL/dy.T @ h, dL/db = dL/dy.sum(0), "
                 "dL/dh = dL/dy @ W.",
                 "dL/dy_hat = 2 * (y_hat - y) / y.size，因为损失是 N * O 个数的平均。"
-                "对 y = h @ W.T + b：dL/dW = dL/dy.T @ h，dL/db = dL/dy.sum(0)，dL/dh = dL/dy @ W。",
+                "对 y = h @ W.T + b：dL/dW = dL/dy.T @ h，dL/db = dL/dy.sum(0)，dL/dh = dL/dy @ W。"
+                "",
             ),
             text(
                 "The ReLU passes the gradient where its input was positive and blocks it "
@@ -261,12 +262,14 @@ EXERCISES: tuple[Exercise, ...] = (
             text(
                 "Call super().__init__() first; then every nn.Module you assign to self.name "
                 "is registered with its parameters.",
-                "先调用 super().__init__()；之后赋给 self.name 的每个 nn.Module 都会连同参数一起注册。",
+                "先调用 super().__init__()；之后赋给 self.name 的每个 nn.Module "
+                "都会连同参数一起注册。",
             ),
             text(
                 "A Python list of modules is invisible to PyTorch (no parameters, no .to(), no "
                 "state_dict): use nn.ModuleList.",
-                "普通 Python 列表里的模块对 PyTorch 不可见（没有参数、.to() 和 state_dict 都不管它）："
+                "普通 Python 列表里的模块对 PyTorch 不可见（没有参数、.to() 和 state_dict "
+                "都不管它）："
                 "请用 nn.ModuleList。",
             ),
             text(
@@ -355,7 +358,8 @@ EXERCISES: tuple[Exercise, ...] = (
             text(
                 "Order (He et al. 2016): relu(bn1(conv1(x))) -> bn2(conv2(.)) -> add the "
                 "shortcut -> relu. The last ReLU comes after the addition.",
-                "顺序（He 等 2016）：relu(bn1(conv1(x))) -> bn2(conv2(.)) -> 加上 shortcut -> relu。"
+                "顺序（He 等 2016）：relu(bn1(conv1(x))) -> bn2(conv2(.)) -> 加上 shortcut -> "
+                "relu。"
                 "最后一个 ReLU 在相加之后。",
             ),
         ),
@@ -403,7 +407,8 @@ EXERCISES: tuple[Exercise, ...] = (
             text(
                 "The prediction comes from the LAST time step: output[:, -1] (B, H) -> head -> "
                 "(B, 1) -> squeeze(-1) -> (B,).",
-                "预测来自最后一个时间步：output[:, -1] (B, H) -> head -> (B, 1) -> squeeze(-1) -> (B,)。",
+                "预测来自最后一个时间步：output[:, -1] (B, H) -> head -> (B, 1) -> squeeze(-1) -> "
+                "(B,)。",
             ),
             text(
                 "forecast: keep a window of fixed length; predict one value, append it, drop the "
@@ -512,7 +517,8 @@ EXERCISES: tuple[Exercise, ...] = (
             text(
                 "Inverted dropout divides what it keeps by 1 - p, so the expected output equals "
                 "the input and eval mode needs no rescaling.",
-                "inverted dropout 把保留下来的值除以 1 - p，使输出的期望等于输入，评估时就不必再缩放。",
+                "inverted dropout 把保留下来的值除以 1 - p，使输出的期望等于输入，"
+                "评估时就不必再缩放。",
             ),
             text(
                 "In eval mode (training=False) dropout is the identity: out = x, mask = ones. "
@@ -565,11 +571,13 @@ EXERCISES: tuple[Exercise, ...] = (
             text(
                 "np.pad(images, ((0, 0), (0, 0), (p, p), (p, p))) pads with zeros; a crop at "
                 "offset (dy, dx) is padded[n, :, dy : dy + H, dx : dx + W] with dy, dx in 0..2p.",
-                "np.pad(images, ((0, 0), (0, 0), (p, p), (p, p))) 用零填充；偏移 (dy, dx) 处的裁剪是 "
+                "np.pad(images, ((0, 0), (0, 0), (p, p), (p, p))) 用零填充；偏移 (dy, dx) "
+                "处的裁剪是 "
                 "padded[n, :, dy : dy + H, dx : dx + W]，dy、dx 取 0..2p。",
             ),
             text(
-                "A left-right flip reverses the last axis: image[..., ::-1]. Flip first, then crop; "
+                "A left-right flip reverses the last axis: image[..., ::-1]. Flip first, then "
+                "crop; "
                 "do not modify the input array.",
                 "左右翻转就是反转最后一维：image[..., ::-1]。先翻转再裁剪；不要修改输入数组。",
             ),
@@ -598,7 +606,8 @@ EXERCISES: tuple[Exercise, ...] = (
             text(
                 "torch.save(state, path) writes it; torch.load(path) reads it back (tensors, "
                 "numbers and dicts load with the safe default weights_only=True).",
-                "torch.save(state, path) 写入；torch.load(path) 读回（张量、数字和字典在安全的默认值 "
+                "torch.save(state, path) 写入；torch.load(path) 读回（张量、"
+                "数字和字典在安全的默认值 "
                 "weights_only=True 下即可加载）。",
             ),
         ),
@@ -624,13 +633,17 @@ def get_exercise(name: str) -> Exercise:
 
 def skeleton_source(name: str) -> str:
     """The file `dllab lab start NAME` writes."""
-    return resources.files("dllab.lab.skeletons").joinpath(f"{get_exercise(name).name}.py").read_text(
-        encoding="utf-8"
+    return (
+        resources.files("dllab.lab.skeletons")
+        .joinpath(f"{get_exercise(name).name}.py")
+        .read_text(encoding="utf-8")
     )
 
 
 def solution_source(name: str) -> str:
     """The reference solution (shown only after the exercise has passed)."""
-    return resources.files("dllab.lab.solutions").joinpath(f"{get_exercise(name).name}.py").read_text(
-        encoding="utf-8"
+    return (
+        resources.files("dllab.lab.solutions")
+        .joinpath(f"{get_exercise(name).name}.py")
+        .read_text(encoding="utf-8")
     )

@@ -70,6 +70,11 @@ def call(module: ModuleType, name: str, *args: Any, **kwargs: Any) -> Any:
         )
     if not callable(fn):
         raise Failed(text(f"`{name}` is not callable", f"`{name}` 不是可调用对象"))
+    return invoke(module, name, fn, *args, **kwargs)
+
+
+def invoke(module: ModuleType, name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run `fn`, code from the learner's `module` (e.g. `model(x)`), shown as `name` on failure."""
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as exc:
@@ -208,7 +213,8 @@ def _guess(name: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: 
             return text(
                 f"{name} is {c:.4g} times the expected value: a missing or extra factor "
                 "(a mean instead of a sum? the batch size? a scale?).",
-                f"{name} 是期望值的 {c:.4g} 倍：少了或多了一个系数（均值还是求和？批大小？缩放？）。",
+                f"{name} 是期望值的 {c:.4g} 倍：少了或多了一个系数（均值还是求和？批大小？缩放？）"
+                "。",
             )
     if ee > 0 and not np.any(got):
         return text(
@@ -225,15 +231,18 @@ def _guess(name: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: 
 
 def assert_equal(name: str, got: Any, expected: Any, hint: Text | None = None) -> None:
     """Fail unless `got == expected` (for integers, strings, lists of them)."""
-    if isinstance(got, np.generic):
-        got = got.item()
+    if hasattr(got, "tolist"):  # NumPy arrays and scalars, torch tensors
+        got = got.tolist()
     if isinstance(got, tuple | list):
         got = [g.item() if isinstance(g, np.generic) else g for g in got]
     if isinstance(expected, tuple):
         expected = list(expected)
     if got != expected or type(got) is bool and type(expected) is not bool:
         raise Failed(
-            text(f"{name}: expected {expected!r}, got {got!r}", f"{name}：应为 {expected!r}，实际为 {got!r}"),
+            text(
+                f"{name}: expected {expected!r}, got {got!r}",
+                f"{name}：应为 {expected!r}，实际为 {got!r}",
+            ),
             hint,
         )
 

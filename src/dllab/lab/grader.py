@@ -160,7 +160,16 @@ def grade(
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="dllab-lab-") as tmp:
         out, log = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
-        cmd = [sys.executable, "-m", "dllab.lab.runner", name, str(path), str(seed), str(n), str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dllab.lab.runner",
+            name,
+            str(path),
+            str(seed),
+            str(n),
+            str(out),
+        ]
         with open(log, "wb") as sink:
             proc = subprocess.Popen(
                 cmd,

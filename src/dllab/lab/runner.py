@@ -51,7 +51,8 @@ def load_learner(path: Path) -> ModuleType:
             text(
                 f"{path.name} called sys.exit({exc.code!r}) while loading; remove it, the grader "
                 "calls your functions itself",
-                f"{path.name} 在加载时调用了 sys.exit({exc.code!r})；请删除它，评分器会自己调用你的函数",
+                f"{path.name} 在加载时调用了 sys.exit({exc.code!r})；请删除它，"
+                "评分器会自己调用你的函数",
             )
         ) from None
     except Exception as exc:
@@ -84,15 +85,15 @@ def _failure(exc: BaseException, module: ModuleType) -> tuple[Text, Text | None]
 
 def run(name: str, path: Path, seed: int, n_cases: int, emit: Callable[[Event], None]) -> None:
     """Grade `path` against exercise `name`, reporting every step through `emit`."""
-    import torch
-
-    grader = importlib.import_module(f"dllab.lab.exercises.{name}")
     try:
-        module = load_learner(path)
+        module = load_learner(path)  # first: a file that cannot load fails without torch's import
     except Failed as exc:
         emit({"type": "load_failed", "message": exc.message})
         return
     emit({"type": "loaded"})
+    import torch
+
+    grader = importlib.import_module(f"dllab.lab.exercises.{name}")
     for index in range(n_cases):
         s = case_seed(seed, index)
         torch.manual_seed(s)
@@ -102,7 +103,15 @@ def run(name: str, path: Path, seed: int, n_cases: int, emit: Callable[[Event], 
             case.check(module)
         except (Exception, SystemExit) as exc:
             message, hint = _failure(exc, module)
-            emit({"type": "case_end", "index": index, "passed": False, "message": message, "hint": hint})
+            emit(
+                {
+                    "type": "case_end",
+                    "index": index,
+                    "passed": False,
+                    "message": message,
+                    "hint": hint,
+                }
+            )
         else:
             emit({"type": "case_end", "index": index, "passed": True})
     emit({"type": "done"})

@@ -23,7 +23,7 @@ def is_grad_enabled() -> bool:
     return _GRAD_ENABLED[0]
 
 
-class set_grad_enabled:  # noqa: N801  (the name torch uses)
+class set_grad_enabled:  # lower case, as torch names it
     """Turn graph recording on or off, as a context manager or a decorator."""
 
     def __init__(self, mode: bool) -> None:
@@ -45,7 +45,7 @@ class set_grad_enabled:  # noqa: N801  (the name torch uses)
         return wrapper
 
 
-class no_grad(set_grad_enabled):  # noqa: N801
+class no_grad(set_grad_enabled):
     """Record no graph inside: for evaluation and for updating parameters in place.
 
     Works as `with no_grad():`, `@no_grad()` and `@no_grad`.
@@ -58,7 +58,7 @@ class no_grad(set_grad_enabled):  # noqa: N801
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):  # noqa: N801
+class enable_grad(set_grad_enabled):
     """Record the graph inside, even within `no_grad()`."""
 
     def __new__(cls, fn=None):

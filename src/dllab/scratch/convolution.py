@@ -64,7 +64,7 @@ def _col2im(grad_windows: np.ndarray, x_shape, stride, pads: Pads, dilation) -> 
 
 
 def conv2d(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
     stride: Any = 1,
@@ -100,7 +100,7 @@ def conv2d(
 
 
 def unfold(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     kernel_size: Any,
     dilation: Any = 1,
     padding: Any = 0,
@@ -130,7 +130,7 @@ def _pool_args(kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def max_pool2d(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     kernel_size: Any,
     stride: Any = None,
     padding: Any = 0,
@@ -161,7 +161,7 @@ def max_pool2d(
 
 
 def avg_pool2d(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     kernel_size: Any,
     stride: Any = None,
     padding: Any = 0,

@@ -46,11 +46,11 @@ def full(size: Any, fill_value: float, dtype: Any = None, requires_grad: bool = 
     return Tensor(np.full(size, fill_value, dtype or get_default_dtype()), requires_grad)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.zeros(input.shape, dtype or input.dtype), requires_grad)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones(input.shape, dtype or input.dtype), requires_grad)
 
 

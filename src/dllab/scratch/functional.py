@@ -6,6 +6,9 @@ the result against PyTorch.
 
     >>> import dllab.scratch.functional as F
     >>> F.cross_entropy(logits, labels, label_smoothing=0.1)
+
+differs from torch: the losses lack the deprecated `size_average` and `reduce` arguments, so
+pass `reduction=` and what follows it by keyword (as torch's documentation does).
 """
 
 from __future__ import annotations
@@ -30,25 +33,25 @@ __all__ = [
 
 
 # ---- layers and activations -----------------------------------------------------------------
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x Wᵀ + b: (*, in) -> (*, out)."""
     out = input @ weight.T
     return out if bias is None else out + bias
 
 
-def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu()
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return where(input.data > 0, input, input * negative_slope)  # slope 1 right, a left of 0
 
 
-def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
 
-def tanh(input: Tensor) -> Tensor:  # noqa: A002
+def tanh(input: Tensor) -> Tensor:
     return input.tanh()
 
 
@@ -67,7 +70,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return (np.sign(x) * 2 / math.sqrt(math.pi) * np.exp(-z * z) * total).astype(x.dtype)
 
 
-def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x·Φ(x), with Φ the standard normal CDF (Hendrycks & Gimpel 2016)."""
     x = input.data
     if approximate == "tanh":
@@ -89,7 +92,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     return Tensor._from_op(out, (input,), backward)
 
 
-def softmax(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
+def softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """exp(x) / Σ exp(x) along `dim`."""
     dim = _softmax_dim(input, dim)
     e = np.exp(input.data - input.data.max(axis=dim, keepdims=True))
@@ -101,7 +104,7 @@ def softmax(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
     return Tensor._from_op(s, (input,), backward)
 
 
-def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
+def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """x - log Σ exp(x) along `dim`, computed without overflow."""
     dim = _softmax_dim(input, dim)
     shifted = input.data - input.data.max(axis=dim, keepdims=True)
@@ -113,7 +116,7 @@ def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
     return Tensor._from_op(out, (input,), backward)
 
 
-def _softmax_dim(input: Tensor, dim: int | None) -> int:  # noqa: A002
+def _softmax_dim(input: Tensor, dim: int | None) -> int:
     return dim if dim is not None else (0 if input.ndim in (0, 1, 3) else 1)  # torch's legacy rule
 
 
@@ -128,7 +131,7 @@ def _reduce(losses: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """(input - target)², averaged."""
     diff = input - target
     return _reduce(diff * diff, reduction)
@@ -143,7 +146,7 @@ def _classes_last(input: Tensor) -> Tensor:
 
 
 def nll_loss(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     target: Tensor,
     weight: Tensor | None = None,
     ignore_index: int = -100,
@@ -162,7 +165,7 @@ def nll_loss(
 
 
 def cross_entropy(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     target: Tensor,
     weight: Tensor | None = None,
     ignore_index: int = -100,
@@ -197,7 +200,7 @@ def cross_entropy(
 
 
 def binary_cross_entropy_with_logits(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     target: Tensor,
     weight: Tensor | None = None,
     reduction: str = "mean",
@@ -215,7 +218,7 @@ def binary_cross_entropy_with_logits(
 
 
 # ---- regularisation and normalisation -------------------------------------------------------
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each entry with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -226,7 +229,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 
 def layer_norm(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     normalized_shape: Sequence[int],
     weight: Tensor | None = None,
     bias: Tensor | None = None,
@@ -241,7 +244,7 @@ def layer_norm(
 
 
 def batch_norm(
-    input: Tensor,  # noqa: A002
+    input: Tensor,
     running_mean: Tensor | None,
     running_var: Tensor | None,
     weight: Tensor | None = None,
@@ -269,12 +272,12 @@ def batch_norm(
             running_var.data += momentum * var.data.reshape(-1) * n / max(n - 1, 1)
     else:
         mean, var = running_mean.data.reshape(shape), running_var.data.reshape(shape)
-    out = (input - mean) / (var + eps).sqrt()
+    out = (input - mean) / (var + eps) ** 0.5
     out = out * weight.reshape(shape) if weight is not None else out
     return out + bias.reshape(shape) if bias is not None else out
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of `weight` picked by integer indices: (*) -> (*, embedding_dim)."""
     # differs from torch: max_norm, scale_grad_by_freq and sparse are not offered
     index = np.asarray(input.data if isinstance(input, Tensor) else input)
@@ -308,9 +311,10 @@ def _attention_weights(
     length, source = scores.shape[-2:]
     if is_causal:
         scores = scores.masked_fill(~np.tri(length, source, dtype=bool), -np.inf)
-    if attn_mask is not None:
-        mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
-        scores = scores.masked_fill(~mask, -np.inf) if mask.dtype == bool else scores + mask
+    if attn_mask is not None and np.asarray(attn_mask).dtype == bool:
+        scores = scores.masked_fill(~np.asarray(attn_mask), -np.inf)
+    elif attn_mask is not None:
+        scores = scores + attn_mask  # a float mask may be a tensor that learns
     return softmax(scores, dim=-1)
 
 

@@ -51,7 +51,11 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         array = np.asarray(data, dtype=dtype)
-        if dtype is None and not isinstance(data, np.ndarray | np.generic) and array.dtype.kind == "f":
+        if (
+            dtype is None
+            and not isinstance(data, np.ndarray | np.generic)
+            and array.dtype.kind == "f"
+        ):
             array = array.astype(get_default_dtype())
         if requires_grad and array.dtype.kind != "f":
             raise RuntimeError(
@@ -389,7 +393,7 @@ class Tensor:
 
         return Tensor._from_op(np.maximum(self.data, 0), (self,), backward)
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         def backward(g):  # 1 inside [min, max], 0 where clipped
             inside = np.ones(self.shape, bool)
             inside &= self.data >= min if min is not None else True
@@ -502,7 +506,7 @@ class Tensor:
         return self.permute(dims)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802
+    def T(self) -> Tensor:
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -570,7 +574,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(dim) for t in tensors], dim)
 
 
-def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+def where(condition: Any, input: Any, other: Any) -> Tensor:
     """`input` where `condition` holds, else `other` (both broadcast)."""
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, bool)
     a = input if isinstance(input, Tensor) else other._lift(input)

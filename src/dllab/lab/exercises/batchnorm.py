@@ -30,8 +30,18 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
 
     def forward(module, training):
         rm, rv = running_mean.copy(), running_var.copy()
-        out = call(module, "batchnorm_forward", x.copy(), gamma.copy(), beta.copy(), rm, rv,
-                   training, momentum, eps)
+        out = call(
+            module,
+            "batchnorm_forward",
+            x.copy(),
+            gamma.copy(),
+            beta.copy(),
+            rm,
+            rv,
+            training,
+            momentum,
+            eps,
+        )
         return unpack("batchnorm_forward", out, 3)
 
     def check(module):
@@ -53,26 +63,54 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         xt = torch.tensor(x, requires_grad=True)
         g, b = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
         ref = F.batch_norm(xt, rm, rv, g, b, training=True, momentum=momentum, eps=eps)
-        assert_close("out (train mode)", out, ref.detach().numpy(), mistakes=[
-            (_normalise(x, running_mean, running_var, gamma, beta, eps), text(
-                "In train mode normalise with the batch's mean and variance.",
-                "训练模式下要用本 batch 的均值和方差归一化。",
-            )),
-        ])
-        assert_close("running_mean (train mode)", new_mean, rm.numpy(), mistakes=[
-            (momentum * running_mean + (1 - momentum) * x.mean(0), text(
-                "running = (1 - momentum) * running + momentum * batch_mean: momentum weighs "
-                "the NEW value.",
-                "running = (1 - momentum) * running + momentum * batch_mean：momentum 是新值的权重。",
-            )),
-        ])
-        assert_close("running_var (train mode)", new_var, rv.numpy(), mistakes=[
-            ((1 - momentum) * running_var + momentum * x.var(0), text(
-                "PyTorch updates running_var with the unbiased batch variance (divide by N - 1); "
-                "only the normalisation uses the biased one.",
-                "PyTorch 用无偏 batch 方差（除以 N - 1）更新 running_var；只有归一化用有偏方差。",
-            )),
-        ])
+        assert_close(
+            "out (train mode)",
+            out,
+            ref.detach().numpy(),
+            mistakes=[
+                (
+                    _normalise(x, running_mean, running_var, gamma, beta, eps),
+                    text(
+                        "In train mode normalise with the batch's mean and variance.",
+                        "训练模式下要用本 batch 的均值和方差归一化。",
+                    ),
+                ),
+            ],
+        )
+        assert_close(
+            "running_mean (train mode)",
+            new_mean,
+            rm.numpy(),
+            mistakes=[
+                (
+                    momentum * running_mean + (1 - momentum) * x.mean(0),
+                    text(
+                        "running = (1 - momentum) * running + momentum * batch_mean: momentum "
+                        "weighs "
+                        "the NEW value.",
+                        "running = (1 - momentum) * running + momentum * batch_mean：momentum "
+                        "是新值的权重。",
+                    ),
+                ),
+            ],
+        )
+        assert_close(
+            "running_var (train mode)",
+            new_var,
+            rv.numpy(),
+            mistakes=[
+                (
+                    (1 - momentum) * running_var + momentum * x.var(0),
+                    text(
+                        "PyTorch updates running_var with the unbiased batch variance (divide by N "
+                        "- 1); "
+                        "only the normalisation uses the biased one.",
+                        "PyTorch 用无偏 batch 方差（除以 N - 1）更新 running_var；"
+                        "只有归一化用有偏方差。",
+                    ),
+                ),
+            ],
+        )
 
         # backward in train mode
         ref.backward(torch.tensor(dout))
@@ -89,11 +127,24 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         assert_close("dbeta", dbeta, b.grad.numpy())
         assert_close("dgamma", dgamma, g.grad.numpy())
         naive = dout * gamma / np.sqrt(x.var(0) + eps)
-        assert_close("dx", dx, xt.grad.numpy(), mistakes=[(naive, text(
-            "The batch mean and variance depend on x too: their gradients add two more terms "
-            "to dx (dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std, g = dout * gamma).",
-            "batch 的均值和方差也依赖 x：它们的梯度给 dx 多加了两项"
-            "（dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std，g = dout * gamma）。",
-        ))])
+        assert_close(
+            "dx",
+            dx,
+            xt.grad.numpy(),
+            mistakes=[
+                (
+                    naive,
+                    text(
+                        "The batch mean and variance depend on x too: their gradients add two more "
+                        "terms "
+                        "to dx (dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std, g = dout "
+                        "* gamma).",
+                        "batch 的均值和方差也依赖 x：它们的梯度给 dx 多加了两项"
+                        "（dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std，g = dout * "
+                        "gamma）。",
+                    ),
+                )
+            ],
+        )
 
     return Case(f"x {(n, c)}, momentum {momentum:g}", check)

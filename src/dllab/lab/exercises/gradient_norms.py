@@ -41,23 +41,41 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         args = (x.copy(), y.copy(), [w.copy() for w in weights], [b.copy() for b in biases])
         got = call(module, "layer_gradient_norms", *args)
         if not isinstance(got, list | tuple | np.ndarray) and not hasattr(got, "shape"):
-            raise Failed(text(
-                f"layer_gradient_norms should return a list, got {type(got).__name__}",
-                f"layer_gradient_norms 应返回列表，实际为 {type(got).__name__}",
-            ))
-        assert_close("norms", as_array("norms", got), ref, rtol=1e-5, atol=1e-12, mistakes=[
-            (ref[::-1], text(
-                "Put the first layer (next to the input) first.",
-                "把第一层（最靠近输入的一层）放在列表最前面。",
-            )),
-        ])
+            raise Failed(
+                text(
+                    f"layer_gradient_norms should return a list, got {type(got).__name__}",
+                    f"layer_gradient_norms 应返回列表，实际为 {type(got).__name__}",
+                )
+            )
+        assert_close(
+            "norms",
+            as_array("norms", got),
+            ref,
+            rtol=1e-5,
+            atol=1e-12,
+            mistakes=[
+                (
+                    ref[::-1],
+                    text(
+                        "Put the first layer (next to the input) first.",
+                        "把第一层（最靠近输入的一层）放在列表最前面。",
+                    ),
+                ),
+            ],
+        )
         for norms in (list(ref), synthetic):
             got = call(module, "vanishing_layers", list(norms), ratio)
             expected = _vanishing(norms, ratio)
-            assert_equal(f"vanishing_layers(norms, ratio={ratio:g})", got, expected, text(
-                "A layer vanishes when its norm is below ratio * max(norms); return 0-based "
-                "indices in increasing order.",
-                "范数小于 ratio * max(norms) 的层就是梯度消失的层；按从小到大返回从 0 开始的下标。",
-            ))
+            assert_equal(
+                f"vanishing_layers(norms, ratio={ratio:g})",
+                got,
+                expected,
+                text(
+                    "A layer vanishes when its norm is below ratio * max(norms); return 0-based "
+                    "indices in increasing order.",
+                    "范数小于 ratio * max(norms) 的层就是梯度消失的层；按从小到大返回从 0 "
+                    "开始的下标。",
+                ),
+            )
 
     return Case(f"{depth} layers of widths {sizes}, batch {n}", check)

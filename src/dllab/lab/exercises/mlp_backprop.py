@@ -33,15 +33,22 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         args = [a.copy() for a in (x, y, *params.values())]
         loss, grads = unpack("mlp_loss_and_grads", call(module, "mlp_loss_and_grads", *args), 2)
         ref_loss, ref = _reference(x, y, params)
-        assert_close("loss", loss, ref_loss, hint=text(
-            "loss = mean((y_hat - y) ** 2) over all N * O numbers.",
-            "loss = mean((y_hat - y) ** 2)，对全部 N * O 个数取平均。",
-        ))
+        assert_close(
+            "loss",
+            loss,
+            ref_loss,
+            hint=text(
+                "loss = mean((y_hat - y) ** 2) over all N * O numbers.",
+                "loss = mean((y_hat - y) ** 2)，对全部 N * O 个数取平均。",
+            ),
+        )
         if not isinstance(grads, dict):
-            raise Failed(text(
-                f"grads should be a dict, got {type(grads).__name__}",
-                f"grads 应为 dict，实际为 {type(grads).__name__}",
-            ))
+            raise Failed(
+                text(
+                    f"grads should be a dict, got {type(grads).__name__}",
+                    f"grads 应为 dict，实际为 {type(grads).__name__}",
+                )
+            )
         for k in ("W2", "b2", "W1", "b1"):
             if grads.get(k) is None or k.startswith("b") and not np.any(grads[k]):
                 bias = k.startswith("b")
@@ -51,13 +58,20 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                         f"The bias gets a gradient too: dL/d{k} is the sum over the batch of "
                         "dL/d(the layer's output).",
                         f"偏置也有梯度：dL/d{k} 等于 dL/d(该层输出) 在 batch 维上的求和。",
-                    ) if bias else None,
+                    )
+                    if bias
+                    else None,
                 )
-            assert_close(f"grads['{k}']", grads[k], ref[k], hint=text(
-                "Go backwards one step at a time: dL/dy_hat = 2 (y_hat - y) / (N * O); "
-                "dL/dh = dL/dy_hat @ W2; dL/dz1 = dL/dh * (z1 > 0).",
-                "一步一步往回推：dL/dy_hat = 2 (y_hat - y) / (N * O)；"
-                "dL/dh = dL/dy_hat @ W2；dL/dz1 = dL/dh * (z1 > 0)。",
-            ))
+            assert_close(
+                f"grads['{k}']",
+                grads[k],
+                ref[k],
+                hint=text(
+                    "Go backwards one step at a time: dL/dy_hat = 2 (y_hat - y) / (N * O); "
+                    "dL/dh = dL/dy_hat @ W2; dL/dz1 = dL/dh * (z1 > 0).",
+                    "一步一步往回推：dL/dy_hat = 2 (y_hat - y) / (N * O)；"
+                    "dL/dh = dL/dy_hat @ W2；dL/dz1 = dL/dh * (z1 > 0)。",
+                ),
+            )
 
     return Case(f"x {(n, d)}, y {(n, o)}, W1 {(h, d)}, W2 {(o, h)}", check)

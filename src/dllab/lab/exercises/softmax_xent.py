@@ -22,14 +22,30 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         ref = F.cross_entropy(z, torch.tensor(targets))
         ref.backward()
         probs = torch.softmax(z, 1).detach().numpy()
-        assert_close("loss", loss, ref.item(), hint=text(
-            "loss = mean over rows of -log softmax(logits)[target]; subtract each row's max "
-            "before exp.",
-            "loss = 各行 -log softmax(logits)[target] 的平均；取 exp 前先减去每行最大值。",
-        ))
-        assert_close("dlogits", dlogits, z.grad.numpy(), mistakes=[(probs / n, text(
-            "Subtract the one-hot target: dL/dlogits = (softmax - one_hot(targets)) / N.",
-            "要减去目标的 one-hot：dL/dlogits = (softmax - one_hot(targets)) / N。",
-        ))])
+        assert_close(
+            "loss",
+            loss,
+            ref.item(),
+            hint=text(
+                "loss = mean over rows of -log softmax(logits)[target]; subtract each row's max "
+                "before exp.",
+                "loss = 各行 -log softmax(logits)[target] 的平均；取 exp 前先减去每行最大值。",
+            ),
+        )
+        assert_close(
+            "dlogits",
+            dlogits,
+            z.grad.numpy(),
+            mistakes=[
+                (
+                    probs / n,
+                    text(
+                        "Subtract the one-hot target: dL/dlogits = (softmax - one_hot(targets)) / "
+                        "N.",
+                        "要减去目标的 one-hot：dL/dlogits = (softmax - one_hot(targets)) / N。",
+                    ),
+                )
+            ],
+        )
 
     return Case(f"logits {(n, c)} (scale {scale:g}), targets ({n},)", check)

@@ -39,7 +39,9 @@ class MultiheadAttention(Module):
     ) -> None:
         super().__init__()
         if embed_dim % num_heads:
-            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
         same_dims = kdim in (None, embed_dim) and vdim in (None, embed_dim)
         if add_bias_kv or add_zero_attn or not same_dims:  # differs from torch: not offered
             raise NotImplementedError("scratch MultiheadAttention needs kdim = vdim = embed_dim")
@@ -94,7 +96,7 @@ class MultiheadAttention(Module):
         return out, (weights.mean(-3) if average_attn_weights else weights)
 
     def _additive_mask(self, attn_mask, key_padding_mask, is_causal, n, length, source):
-        """Both masks as one float array broadcastable to (N, heads, L, S): 0 or -inf."""
+        """Both masks as one float array or tensor, broadcastable to (N, heads, L, S)."""
         if attn_mask is None and is_causal:
             attn_mask = ~np.tri(length, source, dtype=bool)
         total = None
@@ -111,7 +113,8 @@ class MultiheadAttention(Module):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
 
 
-def _additive(mask: Any) -> np.ndarray:
-    """A boolean mask (True = may not attend) as 0 / -inf; a float mask as it is."""
-    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-    return np.where(mask, -np.inf, 0.0) if mask.dtype == bool else mask
+def _additive(mask: Any) -> Any:
+    """A boolean mask (True = may not attend) as 0 / -inf; a float mask (maybe learnt) as it is."""
+    if np.asarray(mask).dtype == bool:
+        return np.where(np.asarray(mask), -np.inf, 0.0)
+    return mask if isinstance(mask, Tensor) else np.asarray(mask)

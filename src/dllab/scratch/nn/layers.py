@@ -24,7 +24,7 @@ def _empty(*shape: int, dtype: Any = None) -> Parameter:
 
 
 class Identity(Module):
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return input
 
 
@@ -45,7 +45,7 @@ class Linear(Module):
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -58,7 +58,7 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return input.flatten(self.start_dim, self.end_dim)
 
 
@@ -95,7 +95,7 @@ class Conv2d(Module):
             fan_in = self.weight.shape[1] * self.kernel_size[0] * self.kernel_size[1]
             init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return F.conv2d(
             input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -121,7 +121,7 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
-    def forward(self, input: Tensor) -> Any:  # noqa: A002
+    def forward(self, input: Tensor) -> Any:
         return F.max_pool2d(
             input, self.kernel_size, self.stride, self.padding, self.dilation,
             self.ceil_mode, self.return_indices,
@@ -143,7 +143,7 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(
             input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
             self.count_include_pad, self.divisor_override,
@@ -166,14 +166,22 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         dtype = dtype or get_default_dtype()
-        self.register_parameter("weight", Parameter(np.ones(num_features, dtype)) if affine else None)
-        self.register_parameter("bias", Parameter(np.zeros(num_features, dtype)) if affine else None)
+        self.register_parameter(
+            "weight", Parameter(np.ones(num_features, dtype)) if affine else None
+        )
+        self.register_parameter(
+            "bias", Parameter(np.zeros(num_features, dtype)) if affine else None
+        )
         tracked = track_running_stats
-        self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype)) if tracked else None)
-        self.register_buffer("running_var", Tensor(np.ones(num_features, dtype)) if tracked else None)
+        self.register_buffer(
+            "running_mean", Tensor(np.zeros(num_features, dtype)) if tracked else None
+        )
+        self.register_buffer(
+            "running_var", Tensor(np.ones(num_features, dtype)) if tracked else None
+        )
         self.register_buffer("num_batches_tracked", Tensor(np.array(0)) if tracked else None)
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in self._expected_dims:
             raise ValueError(
                 f"{type(self).__name__} expects {' or '.join(map(str, self._expected_dims))}-D "
@@ -224,9 +232,11 @@ class LayerNorm(Module):
         self.normalized_shape, self.eps = tuple(shape), eps
         dtype, affine = dtype or get_default_dtype(), elementwise_affine
         self.register_parameter("weight", Parameter(np.ones(shape, dtype)) if affine else None)
-        self.register_parameter("bias", Parameter(np.zeros(shape, dtype)) if affine and bias else None)
+        self.register_parameter(
+            "bias", Parameter(np.zeros(shape, dtype)) if affine and bias else None
+        )
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -242,7 +252,7 @@ class Dropout(Module):
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
@@ -265,7 +275,7 @@ class Embedding(Module):
         if padding_idx is not None:
             self.weight.data[padding_idx] = 0
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:

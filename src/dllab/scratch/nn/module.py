@@ -239,7 +239,7 @@ class Sequential(Module):
         for name, module in named or ((str(i), m) for i, m in enumerate(args)):
             self.add_module(name, module)
 
-    def forward(self, input: Any) -> Any:  # noqa: A002
+    def forward(self, input: Any) -> Any:
         for module in self._modules.values():
             input = module(input)
         return input

@@ -86,7 +86,7 @@ class RNNBase(Module):
 
     _state = ("h",)
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002
+    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
         batched = input.ndim == 3
         x = input if batched else input.unsqueeze(1)  # (T, 1, in) when unbatched
         if batched and self.batch_first:

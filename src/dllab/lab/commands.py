@@ -1,0 +1,192 @@
+"""The `dllab lab` commands and `dllab progress`: thin, they call the lab and print.
+
+`app` holds `list`, `start`, `check`, `hint` and `solution`; `progress()` prints the stage's
+acceptance checklist. Learner files live in `--dir` (default `./dllab-lab`), one per exercise,
+beside the record `.progress.json`. User mistakes raise `LabError`; a failed check exits 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dllab.lab import progress as record
+from dllab.lab.catalog import EXERCISES, get_exercise, skeleton_source, solution_source
+from dllab.lab.checklist import ITEMS
+from dllab.lab.errors import LabError
+from dllab.lab.messages import STATUS, resolve_lang, say
+
+DEFAULT_DIR = Path("dllab-lab")
+
+app = typer.Typer(
+    help="Exercises graded against PyTorch: list, start, check, hint, solution.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Name = Annotated[str, typer.Argument(help="Exercise name (see `dllab lab list`).")]
+Lang = Annotated[
+    str | None,
+    typer.Option("--lang", help="Language of messages: en or zh (default: from the locale)."),
+]
+Folder = Annotated[
+    Path, typer.Option("--dir", help="Folder of your exercise files and progress record.")
+]
+
+
+def _file(folder: Path, name: str) -> Path:
+    return folder / f"{get_exercise(name).name}.py"
+
+
+def _status(folder: Path, name: str, entry: record.Entry | None) -> str:
+    if entry is not None and entry.passed:
+        return "passed"
+    if entry is not None and entry.last_result:
+        return "failed"
+    return "started" if _file(folder, name).exists() else "todo"
+
+
+def _status_text(folder: Path, name: str, entry: record.Entry | None, lang: str) -> str:
+    shown = STATUS[_status(folder, name, entry)][lang]
+    if entry is not None and entry.hints_used:
+        shown += f" ({say('hints_used', lang, k=entry.hints_used)})"
+    return shown
+
+
+@app.command("list")
+def list_(lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+    """List the exercises, the checklist item each proves, and your status."""
+    lang = resolve_lang(lang)
+    entries = record.load(folder)
+    items = {i.key: i for i in ITEMS}
+    typer.echo(say("list_header", lang, n=len(EXERCISES), folder=folder))
+    width = max(len(e.name) for e in EXERCISES)
+    for e in EXERCISES:
+        status = _status_text(folder, e.name, entries.get(e.name), lang)
+        typer.echo(f"  {e.name:<{width}}  {e.title[lang]}  [{status}]")
+        typer.echo(f"  {'':<{width}}  -> {items[e.item].title[lang]}")
+
+
+@app.command()
+def start(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+    """Write the exercise's skeleton to DIR/NAME.py (never over an existing file)."""
+    lang = resolve_lang(lang)
+    exercise = get_exercise(name)
+    path = _file(folder, name)
+    if path.exists():
+        raise LabError(say("exists", lang, path=path, name=exercise.name))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "x", encoding="utf-8") as f:  # "x": fails rather than overwrite
+            f.write(skeleton_source(name))
+    except FileExistsError:
+        raise LabError(say("exists", lang, path=path, name=exercise.name)) from None
+    typer.echo(say("started", lang, path=path, name=exercise.name, title=exercise.title[lang]))
+
+
+@app.command()
+def check(
+    name: Name,
+    lang: Lang = None,
+    folder: Folder = DEFAULT_DIR,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the generated cases (default: a new one).")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Time limit in seconds (default: the exercise's own)."),
+    ] = None,
+) -> None:
+    """Grade DIR/NAME.py on freshly generated cases and record the result."""
+    from dllab.lab.grader import grade
+
+    lang = resolve_lang(lang)
+    exercise = get_exercise(name)
+    path = _file(folder, name)
+    if not path.exists():
+        raise LabError(say("no_file", lang, path=path, name=exercise.name))
+    report = grade(exercise.name, path, seed=seed, time_limit=timeout)
+    limit = exercise.time_limit if timeout is None else timeout
+    typer.echo(
+        say("checking", lang, name=exercise.name, n=report.n_cases, seed=report.seed, limit=limit)
+    )
+    for case in report.cases:
+        if case.passed:
+            typer.echo(say("case_passed", lang, i=case.index + 1, shapes=case.shapes))
+            continue
+        typer.echo(say("case_failed", lang, i=case.index + 1, seed=case.seed, shapes=case.shapes))
+        if case.message and case.message is not report.problem:
+            typer.echo(say("why", lang, message=case.message[lang]))
+        if case.hint:
+            typer.echo(say("hint_line", lang, hint=case.hint[lang]))
+    if report.problem is not None:
+        typer.echo(say("problem", lang, message=report.problem[lang]))
+    if len(report.cases) < report.n_cases:
+        typer.echo(say("not_run", lang, first=len(report.cases) + 1, last=report.n_cases))
+    score = f"{report.n_passed}/{report.n_cases}"
+    record.record_check(folder, exercise.name, report.passed, score)
+    key = "score_passed" if report.passed else "score_failed"
+    values = dict(name=exercise.name, k=report.n_passed, n=report.n_cases, seed=report.seed)
+    typer.echo(say(key, lang, **values))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def hint(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+    """Reveal the next hint (your record counts how many you used)."""
+    lang = resolve_lang(lang)
+    exercise = get_exercise(name)
+    n = len(exercise.hints)
+    k = record.record_hint(folder, exercise.name, n)
+    typer.echo(say("hint", lang, k=k, n=n, name=exercise.name, hint=exercise.hints[k - 1][lang]))
+    if k == n:
+        typer.echo(say("hints_done", lang, name=exercise.name))
+
+
+@app.command()
+def solution(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+    """Show the reference solution, once your file has passed its check."""
+    lang = resolve_lang(lang)
+    exercise = get_exercise(name)
+    entry = record.load(folder).get(exercise.name)
+    if entry is None or not entry.passed:
+        state = (
+            say("last_score", lang, score=entry.last_score)
+            if entry is not None and entry.last_score
+            else say("never_checked", lang)
+        )
+        raise LabError(say("solution_locked", lang, name=exercise.name, state=state))
+    typer.echo(solution_source(exercise.name), nl=False)
+
+
+def progress(lang: str | None = None, folder: Path | None = None) -> None:
+    """Print the stage's acceptance checklist with the exercises behind each item."""
+    lang = resolve_lang(lang)
+    folder = DEFAULT_DIR if folder is None else folder
+    entries = record.load(folder)
+    passed = {e.name for e in EXERCISES if (entry := entries.get(e.name)) and entry.passed}
+    done = [i for i in ITEMS if all(e.name in passed for e in EXERCISES if e.item == i.key)]
+    typer.echo(
+        say(
+            "progress_header",
+            lang,
+            done=len(done),
+            total=len(ITEMS),
+            passed=len(passed),
+            count=len(EXERCISES),
+        )
+    )
+    section = None
+    for item in ITEMS:
+        if item.section != section:
+            section = item.section
+            typer.echo(f"\n{section[lang]}")
+        typer.echo(f"  [{'x' if item in done else ' '}] {item.title[lang]}")
+        for e in EXERCISES:
+            if e.item == item.key:
+                status = _status_text(folder, e.name, entries.get(e.name), lang)
+                typer.echo(f"        {e.name}: {status}")
