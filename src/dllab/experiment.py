@@ -18,7 +18,6 @@ from torch import nn
 from dllab.config import Recipe, load_resolved, recipe_to_yaml
 from dllab.envinfo import environment
 from dllab.errors import CheckpointError, TrainingDiverged
-from dllab.models import create_model
 from dllab.tasks import TASKS, create_task
 from dllab.train import distributed
 from dllab.train.callbacks import (
@@ -54,6 +53,7 @@ def build_trainer(
     run_dir: Path,
     device: torch.device,
     extra_callbacks: list | None = None,
+    progress: bool = True,
 ) -> Trainer:
     """The Trainer and callbacks a recipe asks for."""
     t = recipe.train
@@ -85,8 +85,9 @@ def build_trainer(
             mode=t.monitor_mode,
             metadata=task.model_metadata(),
         ),
-        ProgressBar(),
     ]
+    if progress:
+        callbacks.append(ProgressBar())
     return Trainer(
         max_epochs=t.max_epochs,
         max_steps=t.max_steps,
@@ -204,13 +205,7 @@ def load_trained(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict[st
     meta = state.get("meta") or {}
     if "model" not in meta or "model" not in state:
         raise CheckpointError(f"{run_dir} checkpoint has no model metadata; retrain with dllab")
-    model = create_model(
-        meta["model"],
-        num_classes=meta["num_classes"],
-        in_channels=meta["in_channels"],
-        image_size=meta["image_size"],
-        **meta.get("model_kwargs", {}),
-    )
+    model = TASKS.get(meta.get("task", "classification")).model_from_metadata(meta)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

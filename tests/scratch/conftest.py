@@ -70,7 +70,7 @@ def make_arrays(inputs: str | Callable, rng: np.random.Generator, *dims: int) ->
     """The input arrays of a case, from its spec string or its make function."""
     if callable(inputs):
         return inputs(rng, *dims)
-    sizes = dict(zip("abc", dims))
+    sizes = dict(zip("abc", dims, strict=True))
     arrays = []
     for word in inputs.split():
         kind, high = word[0], None
@@ -117,16 +117,18 @@ def check_parity(
     call = forward or (lambda fn, *xs: fn(*xs))
     t_out, s_out = _flat(call(t_fn, *inputs[torch])), _flat(call(s_fn, *inputs[scratch]))
     assert len(s_out) == len(t_out), f"{len(s_out)} outputs, torch gives {len(t_out)}"
-    for i, (s, t) in enumerate(zip(s_out, t_out)):
+    for i, (s, t) in enumerate(zip(s_out, t_out, strict=True)):
         _close(s, t, f"output {i}")
 
     weights = [rng.standard_normal(tuple(t.shape)) if _differentiable(t) else None for t in t_out]
-    t_loss = sum((t * torch.tensor(w)).sum() for t, w in zip(t_out, weights) if w is not None)
-    s_loss = sum((s * w).sum() for s, w in zip(s_out, weights) if w is not None)
+    t_loss = sum(
+        (t * torch.tensor(w)).sum() for t, w in zip(t_out, weights, strict=True) if w is not None
+    )
+    s_loss = sum((s * w).sum() for s, w in zip(s_out, weights, strict=True) if w is not None)
     if isinstance(t_loss, torch.Tensor):
         t_loss.backward()
         s_loss.backward()
-    for i, (s, t) in enumerate(zip(inputs[scratch], inputs[torch])):
+    for i, (s, t) in enumerate(zip(inputs[scratch], inputs[torch], strict=True)):
         if isinstance(t, torch.Tensor) and t.requires_grad:
             _close(s.grad, t.grad, f"gradient of input {i}")
     if isinstance(t_fn, torch.nn.Module):

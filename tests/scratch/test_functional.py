@@ -38,18 +38,39 @@ FUNCTIONS = {
     "linear": (lambda F, x, w, b: F.linear(x, w, b), "cab 3b 3"),
     "linear without bias": (lambda F, x, w: F.linear(x, w), "ab cb"),
     "conv2d": (lambda F, x, w, b: F.conv2d(x, w, b), "ab77 3b33 3"),
-    "conv2d stride 2 padding 1": (lambda F, x, w, b: F.conv2d(x, w, b, stride=2, padding=1), "a296 c233 c"),
-    "conv2d dilation, rectangles": (lambda F, x, w: F.conv2d(x, w, None, (1, 2), (1, 2), 2), "a298 c223"),
-    "conv2d padding same, even kernel": (lambda F, x, w: F.conv2d(x, w, padding="same"), "a267 3224"),
+    "conv2d stride 2 padding 1": (
+        lambda F, x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+        "a296 c233 c",
+    ),
+    "conv2d dilation, rectangles": (
+        lambda F, x, w: F.conv2d(x, w, None, (1, 2), (1, 2), 2),
+        "a298 c223",
+    ),
+    "conv2d padding same, even kernel": (
+        lambda F, x, w: F.conv2d(x, w, padding="same"),
+        "a267 3224",
+    ),
     "conv2d padding valid": (lambda F, x, w: F.conv2d(x, w, padding="valid"), "a255 3222"),
     "unfold": (lambda F, x: F.unfold(x, 3, dilation=1, padding=1, stride=2), "ab78"),
     "max_pool2d": (lambda F, x: F.max_pool2d(x, 2), "ab88"),
-    "max_pool2d overlapping, padded": (lambda F, x: F.max_pool2d(x, 3, stride=2, padding=1), "ab97"),
-    "max_pool2d dilated with indices": (lambda F, x: F.max_pool2d(x, 2, 1, 1, 2, return_indices=True), "ab67"),
+    "max_pool2d overlapping, padded": (
+        lambda F, x: F.max_pool2d(x, 3, stride=2, padding=1),
+        "ab97",
+    ),
+    "max_pool2d dilated with indices": (
+        lambda F, x: F.max_pool2d(x, 2, 1, 1, 2, return_indices=True),
+        "ab67",
+    ),
     "avg_pool2d": (lambda F, x: F.avg_pool2d(x, 2), "ab68"),
     "avg_pool2d padded": (lambda F, x: F.avg_pool2d(x, 3, 2, 1), "ab97"),
-    "avg_pool2d padded, pixels only": (lambda F, x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), "ab97"),
-    "avg_pool2d divisor_override": (lambda F, x: F.avg_pool2d(x, (2, 3), divisor_override=4), "ab68"),
+    "avg_pool2d padded, pixels only": (
+        lambda F, x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        "ab97",
+    ),
+    "avg_pool2d divisor_override": (
+        lambda F, x: F.avg_pool2d(x, (2, 3), divisor_override=4),
+        "ab68",
+    ),
     "relu": (lambda F, x: F.relu(x), "abc"),
     "leaky_relu": (lambda F, x: F.leaky_relu(x, 0.2), "abc"),
     "sigmoid": (lambda F, x: F.sigmoid(x), "abc"),
@@ -63,33 +84,76 @@ FUNCTIONS = {
     "mse_loss sum": (lambda F, x, y: F.mse_loss(x, y, reduction="sum"), "abc abc"),
     "mse_loss none": (lambda F, x, y: F.mse_loss(x, y, reduction="none"), "ab ab"),
     "cross_entropy": (lambda F, x, t: F.cross_entropy(x, t), "ac #c:a"),
-    "cross_entropy label smoothing": (lambda F, x, t: F.cross_entropy(x, t, label_smoothing=0.1), "ac #c:a"),
-    "cross_entropy weighted, smoothing": (lambda F, x, t, w: F.cross_entropy(x, t, w, label_smoothing=0.2), "ac #c:a !c"),
-    "cross_entropy ignore_index": (lambda F, x, t: F.cross_entropy(x, t, ignore_index=0, label_smoothing=0.1), "a5 #5:a"),
-    "cross_entropy weighted ignore": (lambda F, x, t, w: F.cross_entropy(x, t, w, ignore_index=1), "a4 #4:a !4"),
-    "cross_entropy per pixel": (lambda F, x, t: F.cross_entropy(x, t, label_smoothing=0.05), "acb3 #c:ab3"),
-    "cross_entropy sum": (lambda F, x, t: F.cross_entropy(x, t, reduction="sum", label_smoothing=0.3), "ac #c:a"),
-    "cross_entropy none": (lambda F, x, t: F.cross_entropy(x, t, reduction="none", label_smoothing=0.3), "ac #c:a"),
-    "cross_entropy probabilities": (lambda F, x, p: F.cross_entropy(x, p, label_smoothing=0.1), _probabilities),
+    "cross_entropy label smoothing": (
+        lambda F, x, t: F.cross_entropy(x, t, label_smoothing=0.1),
+        "ac #c:a",
+    ),
+    "cross_entropy weighted, smoothing": (
+        lambda F, x, t, w: F.cross_entropy(x, t, w, label_smoothing=0.2),
+        "ac #c:a !c",
+    ),
+    "cross_entropy ignore_index": (
+        lambda F, x, t: F.cross_entropy(x, t, ignore_index=0, label_smoothing=0.1),
+        "a5 #5:a",
+    ),
+    "cross_entropy weighted ignore": (
+        lambda F, x, t, w: F.cross_entropy(x, t, w, ignore_index=1),
+        "a4 #4:a !4",
+    ),
+    "cross_entropy per pixel": (
+        lambda F, x, t: F.cross_entropy(x, t, label_smoothing=0.05),
+        "acb3 #c:ab3",
+    ),
+    "cross_entropy sum": (
+        lambda F, x, t: F.cross_entropy(x, t, reduction="sum", label_smoothing=0.3),
+        "ac #c:a",
+    ),
+    "cross_entropy none": (
+        lambda F, x, t: F.cross_entropy(x, t, reduction="none", label_smoothing=0.3),
+        "ac #c:a",
+    ),
+    "cross_entropy probabilities": (
+        lambda F, x, p: F.cross_entropy(x, p, label_smoothing=0.1),
+        _probabilities,
+    ),
     "nll_loss": (lambda F, x, t: F.nll_loss(F.log_softmax(x, 1), t), "ac #c:a"),
     "bce_with_logits": (lambda F, x, y: F.binary_cross_entropy_with_logits(x * 20, y), "ab +ab"),
-    "bce_with_logits pos_weight": (lambda F, x, y, p: F.binary_cross_entropy_with_logits(x, y, pos_weight=p), "ab +ab !b"),
-    "bce_with_logits weight, sum": (lambda F, x, y, w: F.binary_cross_entropy_with_logits(x, y, w, reduction="sum"), "ab +ab !ab"),
+    "bce_with_logits pos_weight": (
+        lambda F, x, y, p: F.binary_cross_entropy_with_logits(x, y, pos_weight=p),
+        "ab +ab !b",
+    ),
+    "bce_with_logits weight, sum": (
+        lambda F, x, y, w: F.binary_cross_entropy_with_logits(x, y, w, reduction="sum"),
+        "ab +ab !ab",
+    ),
     "dropout in eval": (lambda F, x: F.dropout(x, 0.5, training=False), "abc"),
     "dropout p=0": (lambda F, x: F.dropout(x, 0.0), "abc"),
     "layer_norm": (lambda F, x, w, b: F.layer_norm(x * 3 + 1, (x.shape[-1],), w, b), "abc c c"),
     "layer_norm over 2 dims": (lambda F, x: F.layer_norm(x, x.shape[1:], eps=1e-3), "abc"),
     "batch_norm training": (
-        lambda F, x, w, b, m, v: (F.batch_norm(x * 2 + 1, m, v, w, b, True, 0.3), m, v), "abcc b b !b !b"
+        lambda F, x, w, b, m, v: (F.batch_norm(x * 2 + 1, m, v, w, b, True, 0.3), m, v),
+        "abcc b b !b !b",
     ),
-    "batch_norm eval": (lambda F, x, w, b, m, v: F.batch_norm(x, m, v, w, b, False), "abc b b !b !b"),
-    "batch_norm without running stats": (lambda F, x: F.batch_norm(x, None, None, training=True), "ab"),
-    "batch_norm affine, batch stats": (lambda F, x, w, b: F.batch_norm(x, None, None, w, b, True), "ab3 b b"),
+    "batch_norm eval": (
+        lambda F, x, w, b, m, v: F.batch_norm(x, m, v, w, b, False),
+        "abc b b !b !b",
+    ),
+    "batch_norm without running stats": (
+        lambda F, x: F.batch_norm(x, None, None, training=True),
+        "ab",
+    ),
+    "batch_norm affine, batch stats": (
+        lambda F, x, w, b: F.batch_norm(x, None, None, w, b, True),
+        "ab3 b b",
+    ),
     "embedding": (lambda F, i, w: F.embedding(i, w), "#c:ab cb"),
     "embedding padding_idx": (lambda F, i, w: F.embedding(i, w, padding_idx=0), "#3:ab 3c"),
     "one_hot": (lambda F, i: F.one_hot(i, 5), "#5:ab"),
     "attention": (lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v), _attention_inputs),
-    "attention causal": (lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), _attention_inputs),
+    "attention causal": (
+        lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        _attention_inputs,
+    ),
     "attention bool mask": (
         lambda F, q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
         functools.partial(_attention_inputs, mask_kind="bool"),
@@ -98,7 +162,7 @@ FUNCTIONS = {
         lambda F, q, k, v, m: F.scaled_dot_product_attention(q, k, v, m, scale=0.3),
         functools.partial(_attention_inputs, mask_kind="float"),
     ),
-}  # fmt: skip
+}
 
 
 def _build(fn):

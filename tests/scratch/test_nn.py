@@ -16,25 +16,52 @@ MODULES = {
     "Linear on 3-D input, no bias": (lambda lib, a, b, c: lib.nn.Linear(b, 4, bias=False), "cab"),
     "Conv2d": (lambda lib, a, b, c: lib.nn.Conv2d(b, c, 3), "ab66"),
     "Conv2d stride, padding, dilation": (
-        lambda lib, a, b, c: lib.nn.Conv2d(2, c, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2)), "a289"
+        lambda lib, a, b, c: lib.nn.Conv2d(
+            2, c, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2)
+        ),
+        "a289",
     ),
-    "Conv2d padding same": (lambda lib, a, b, c: lib.nn.Conv2d(b, 2, 3, padding="same", bias=False), "ab57"),
+    "Conv2d padding same": (
+        lambda lib, a, b, c: lib.nn.Conv2d(b, 2, 3, padding="same", bias=False),
+        "ab57",
+    ),
     "MaxPool2d": (lambda lib, a, b, c: lib.nn.MaxPool2d(2), "ab66"),
     "MaxPool2d stride 1, padded": (lambda lib, a, b, c: lib.nn.MaxPool2d(3, 1, 1), "ab55"),
     "AvgPool2d": (lambda lib, a, b, c: lib.nn.AvgPool2d(2, stride=1), "ab45"),
-    "AvgPool2d padded, pixels only": (lambda lib, a, b, c: lib.nn.AvgPool2d(3, 2, 1, count_include_pad=False), "ab77"),
+    "AvgPool2d padded, pixels only": (
+        lambda lib, a, b, c: lib.nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+        "ab77",
+    ),
     "BatchNorm1d train": (lambda lib, a, b, c: lib.nn.BatchNorm1d(b), "4b"),
-    "BatchNorm1d train on (N, C, L)": (lambda lib, a, b, c: lib.nn.BatchNorm1d(b, momentum=0.5), "abc"),
+    "BatchNorm1d train on (N, C, L)": (
+        lambda lib, a, b, c: lib.nn.BatchNorm1d(b, momentum=0.5),
+        "abc",
+    ),
     "BatchNorm1d eval": (lambda lib, a, b, c: lib.nn.BatchNorm1d(b), "ab", {"train": False}),
     "BatchNorm2d train": (lambda lib, a, b, c: lib.nn.BatchNorm2d(b), "ab34"),
-    "BatchNorm2d eval": (lambda lib, a, b, c: lib.nn.BatchNorm2d(b, eps=1e-3), "ab34", {"train": False}),
-    "BatchNorm2d cumulative average": (lambda lib, a, b, c: lib.nn.BatchNorm2d(b, momentum=None), "ab34"),
+    "BatchNorm2d eval": (
+        lambda lib, a, b, c: lib.nn.BatchNorm2d(b, eps=1e-3),
+        "ab34",
+        {"train": False},
+    ),
+    "BatchNorm2d cumulative average": (
+        lambda lib, a, b, c: lib.nn.BatchNorm2d(b, momentum=None),
+        "ab34",
+    ),
     "BatchNorm2d without affine or stats": (
-        lambda lib, a, b, c: lib.nn.BatchNorm2d(b, affine=False, track_running_stats=False), "ab34", {"train": False}
+        lambda lib, a, b, c: lib.nn.BatchNorm2d(b, affine=False, track_running_stats=False),
+        "ab34",
+        {"train": False},
     ),
     "LayerNorm": (lambda lib, a, b, c: lib.nn.LayerNorm(c), "abc"),
-    "LayerNorm 2-D shape, no bias": (lambda lib, a, b, c: lib.nn.LayerNorm((b, c), bias=False), "abc"),
-    "LayerNorm no affine": (lambda lib, a, b, c: lib.nn.LayerNorm(c, elementwise_affine=False), "abc"),
+    "LayerNorm 2-D shape, no bias": (
+        lambda lib, a, b, c: lib.nn.LayerNorm((b, c), bias=False),
+        "abc",
+    ),
+    "LayerNorm no affine": (
+        lambda lib, a, b, c: lib.nn.LayerNorm(c, elementwise_affine=False),
+        "abc",
+    ),
     "Dropout in eval": (lambda lib, a, b, c: lib.nn.Dropout(0.5), "abc", {"train": False}),
     "Embedding": (lambda lib, a, b, c: lib.nn.Embedding(c + 2, b), "#c:ab"),
     "Embedding padding_idx": (lambda lib, a, b, c: lib.nn.Embedding(4, b, padding_idx=1), "#4:ac"),
@@ -51,30 +78,47 @@ MODULES = {
     "MSELoss": (lambda lib, a, b, c: lib.nn.MSELoss(), "abc abc"),
     "MSELoss sum": (lambda lib, a, b, c: lib.nn.MSELoss(reduction="sum"), "ab ab"),
     "CrossEntropyLoss": (lambda lib, a, b, c: lib.nn.CrossEntropyLoss(), "ac #c:a"),
-    "CrossEntropyLoss label_smoothing": (lambda lib, a, b, c: lib.nn.CrossEntropyLoss(label_smoothing=0.1), "ac #c:a"),
+    "CrossEntropyLoss label_smoothing": (
+        lambda lib, a, b, c: lib.nn.CrossEntropyLoss(label_smoothing=0.1),
+        "ac #c:a",
+    ),
     "CrossEntropyLoss weighted": (
-        lambda lib, a, b, c: lib.nn.CrossEntropyLoss(weight=lib.tensor([1.0, 2.0, 0.5, 3.0]), label_smoothing=0.2),
+        lambda lib, a, b, c: lib.nn.CrossEntropyLoss(
+            weight=lib.tensor([1.0, 2.0, 0.5, 3.0]), label_smoothing=0.2
+        ),
         "a4 #4:a",
     ),
     "NLLLoss": (lambda lib, a, b, c: lib.nn.NLLLoss(), "ac #c:a"),
     "BCEWithLogitsLoss": (lambda lib, a, b, c: lib.nn.BCEWithLogitsLoss(), "ab +ab"),
     "BCEWithLogitsLoss pos_weight": (
-        lambda lib, a, b, c: lib.nn.BCEWithLogitsLoss(pos_weight=lib.tensor([0.5, 2.0, 3.0])), "a3 +a3"
+        lambda lib, a, b, c: lib.nn.BCEWithLogitsLoss(pos_weight=lib.tensor([0.5, 2.0, 3.0])),
+        "a3 +a3",
     ),
     "Sequential MLP": (
         lambda lib, a, b, c: lib.nn.Sequential(
-            lib.nn.Linear(b, 8), lib.nn.BatchNorm1d(8), lib.nn.ReLU(), lib.nn.Dropout(0.0), lib.nn.Linear(8, c)
+            lib.nn.Linear(b, 8),
+            lib.nn.BatchNorm1d(8),
+            lib.nn.ReLU(),
+            lib.nn.Dropout(0.0),
+            lib.nn.Linear(8, c),
         ),
         "ab",
     ),
     "Sequential CNN": (
         lambda lib, a, b, c: lib.nn.Sequential(
-            lib.nn.Conv2d(1, 4, 3, padding=1), lib.nn.BatchNorm2d(4), lib.nn.ReLU(), lib.nn.MaxPool2d(2),
-            lib.nn.Conv2d(4, 3, 3), lib.nn.GELU(), lib.nn.AvgPool2d(2), lib.nn.Flatten(), lib.nn.Linear(3, c),
+            lib.nn.Conv2d(1, 4, 3, padding=1),
+            lib.nn.BatchNorm2d(4),
+            lib.nn.ReLU(),
+            lib.nn.MaxPool2d(2),
+            lib.nn.Conv2d(4, 3, 3),
+            lib.nn.GELU(),
+            lib.nn.AvgPool2d(2),
+            lib.nn.Flatten(),
+            lib.nn.Linear(3, c),
         ),
         "a188",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -48,17 +48,24 @@ def _assert_same_weights(ours, theirs):
 
 OPTIMISERS = {
     "SGD": ("SGD", dict(lr=0.1)),
-    "SGD momentum, dampening, weight decay": ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    "SGD momentum, dampening, weight decay": (
+        "SGD",
+        dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+    ),
     "SGD Nesterov": ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
     "Adam": ("Adam", dict(lr=0.01)),
-    "Adam amsgrad, weight decay": ("Adam", dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
+    "Adam amsgrad, weight decay": (
+        "Adam",
+        dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True),
+    ),
     "AdamW": ("AdamW", dict(lr=0.01, weight_decay=0.1)),
     "AdamW amsgrad": ("AdamW", dict(lr=0.01, amsgrad=True, eps=1e-6)),
     "RMSprop": ("RMSprop", dict(lr=0.01)),
     "RMSprop centred, momentum, weight decay": (
-        "RMSprop", dict(lr=0.005, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01)
+        "RMSprop",
+        dict(lr=0.005, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", OPTIMISERS)
@@ -143,10 +150,16 @@ SCHEDULES = {
     "CosineAnnealingLR, past T_max": ("SGD", "CosineAnnealingLR", dict(T_max=12, eta_min=0.001)),
     "OneCycleLR with SGD momentum": ("SGD", "OneCycleLR", dict(max_lr=0.5, total_steps=30)),
     "OneCycleLR three phases, linear": (
-        "SGD", "OneCycleLR", dict(max_lr=0.5, epochs=3, steps_per_epoch=10, three_phase=True, anneal_strategy="linear")
+        "SGD",
+        "OneCycleLR",
+        dict(max_lr=0.5, epochs=3, steps_per_epoch=10, three_phase=True, anneal_strategy="linear"),
     ),
-    "OneCycleLR with Adam betas": ("Adam", "OneCycleLR", dict(max_lr=0.01, total_steps=30, pct_start=0.25)),
-}  # fmt: skip
+    "OneCycleLR with Adam betas": (
+        "Adam",
+        "OneCycleLR",
+        dict(max_lr=0.01, total_steps=30, pct_start=0.25),
+    ),
+}
 
 
 def _rates(lib, optimizer_kind, schedule, settings, sequential=False):

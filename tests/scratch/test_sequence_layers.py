@@ -11,20 +11,30 @@ SEEDS = (0, 1, 2)
 RECURRENT = {
     "RNN": (lambda nn, a, b, c: nn.RNN(b, c), "5ab"),
     "RNN relu, 2 layers, batch_first": (
-        lambda nn, a, b, c: nn.RNN(b, c, num_layers=2, nonlinearity="relu", batch_first=True), "a4b"
+        lambda nn, a, b, c: nn.RNN(b, c, num_layers=2, nonlinearity="relu", batch_first=True),
+        "a4b",
     ),
-    "RNN bidirectional, no bias": (lambda nn, a, b, c: nn.RNN(b, c, bias=False, bidirectional=True), "3ab"),
+    "RNN bidirectional, no bias": (
+        lambda nn, a, b, c: nn.RNN(b, c, bias=False, bidirectional=True),
+        "3ab",
+    ),
     "LSTM": (lambda nn, a, b, c: nn.LSTM(b, c), "5ab"),
     "LSTM 2 layers bidirectional batch_first": (
-        lambda nn, a, b, c: nn.LSTM(b, c, num_layers=2, bidirectional=True, batch_first=True), "a4b"
+        lambda nn, a, b, c: nn.LSTM(b, c, num_layers=2, bidirectional=True, batch_first=True),
+        "a4b",
     ),
     "LSTM unbatched": (lambda nn, a, b, c: nn.LSTM(b, c, num_layers=2), "ab"),
     "GRU": (lambda nn, a, b, c: nn.GRU(b, c), "5ab"),
-    "GRU 3 layers bidirectional": (lambda nn, a, b, c: nn.GRU(b, c, num_layers=3, bidirectional=True), "4ab"),
-    "GRU batch_first eval with dropout": (
-        lambda nn, a, b, c: nn.GRU(b, c, num_layers=2, batch_first=True, dropout=0.5), "a3b", {"train": False}
+    "GRU 3 layers bidirectional": (
+        lambda nn, a, b, c: nn.GRU(b, c, num_layers=3, bidirectional=True),
+        "4ab",
     ),
-}  # fmt: skip
+    "GRU batch_first eval with dropout": (
+        lambda nn, a, b, c: nn.GRU(b, c, num_layers=2, batch_first=True, dropout=0.5),
+        "a3b",
+        {"train": False},
+    ),
+}
 
 
 def _nn(build):
@@ -66,7 +76,9 @@ def _attention_inputs(r, a, b, c, padding=False, batch_first=False):
 
 ATTENTION = {
     "self-attention": (
-        lambda nn: nn.MultiheadAttention(4, 2), lambda r, *d: _attention_inputs(r, *d)[:1], lambda m, x: m(x, x, x)
+        lambda nn: nn.MultiheadAttention(4, 2),
+        lambda r, *d: _attention_inputs(r, *d)[:1],
+        lambda m, x: m(x, x, x),
     ),
     "cross-attention, per-head weights": (
         lambda nn: nn.MultiheadAttention(4, 2),
@@ -98,7 +110,7 @@ ATTENTION = {
         lambda r, *d: _attention_inputs(r, *d)[:1],
         lambda m, x: m(x, x, x),
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")

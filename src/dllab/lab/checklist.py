@@ -33,7 +33,8 @@ ITEMS: tuple[Item, ...] = (
         "vanishing_gradients",
         _THEORY,
         {
-            "en": "Understand vanishing/exploding gradients and their cures (ReLU, BatchNorm, ResNet)",
+            "en": "Understand vanishing/exploding gradients and their cures "
+            "(ReLU, BatchNorm, ResNet)",
             "zh": "理解梯度消失/爆炸及其解决方案 (ReLU, BatchNorm, ResNet)",
         },
     ),

@@ -213,8 +213,8 @@ def _guess(name: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: 
             return text(
                 f"{name} is {c:.4g} times the expected value: a missing or extra factor "
                 "(a mean instead of a sum? the batch size? a scale?).",
-                f"{name} 是期望值的 {c:.4g} 倍：少了或多了一个系数（均值还是求和？批大小？缩放？）"
-                "。",
+                f"{name} 是期望值的 {c:.4g} 倍：少了或多了一个系数"
+                "（均值还是求和？批大小？缩放？）。",
             )
     if ee > 0 and not np.any(got):
         return text(

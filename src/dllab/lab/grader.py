@@ -2,8 +2,9 @@
 
 `grade` runs `python -m dllab.lab.runner` on the file, reads the events it wrote (one JSON line
 each) and turns them into a `Report`. A syntax error, an exception, `sys.exit`, a crash or an
-infinite loop in the learner's code all end as a failed report with the reason; the limit
-covers the whole check, the child's import of torch included.
+infinite loop in the learner's code all end as a failed report with the reason. The time limit
+counts from the child's "ready" event, so a slow start of Python and torch is not held against
+the learner's code.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dllab.lab.catalog import get_exercise
 from dllab.lab.checks import Text, text
+
+STARTUP_LIMIT = 60.0  # seconds for the child to import torch and the grader, before "ready"
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,18 @@ def build_report(
             "(loops over every element instead of array operations?)",
             f"超过时间限制 {time_limit:g} 秒：死循环，或者太慢（逐元素循环而不是数组运算？）",
         )
-        loading = not any(ev.get("type") == "loaded" for ev in events)
-        problem = (
-            text(stopped["en"] + " while loading your file", stopped["zh"] + "（加载文件时）")
-            if loading
-            else stopped
-        )
+        seen = {ev.get("type") for ev in events}
+        problem = stopped
+        if "ready" not in seen:
+            problem = text(
+                f"Python and torch did not start within {STARTUP_LIMIT + time_limit:g} s; "
+                "is the machine overloaded?",
+                f"Python 和 torch 在 {STARTUP_LIMIT + time_limit:g} 秒内没有启动；机器负载是否过高？",
+            )
+        elif "loaded" not in seen:
+            problem = text(
+                stopped["en"] + " while loading your file", stopped["zh"] + "（加载文件时）"
+            )
     else:
         problem = text(
             f"your program ended with exit status {returncode} before grading finished "
@@ -138,6 +148,35 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
         if isinstance(ev, dict):
             events.append(ev)
     return events
+
+
+def _ready(events_file: Path) -> bool:
+    try:
+        with open(events_file, encoding="utf-8") as f:
+            return '"ready"' in f.readline()
+    except OSError:
+        return False
+
+
+def _wait(proc: subprocess.Popen, events_file: Path, limit: float) -> tuple[int, bool]:
+    """Wait for the child; kill it `limit` seconds after it is ready. (exit status, timed out)"""
+    start = time.monotonic()
+    ready_at = None
+    while True:
+        try:
+            return proc.wait(timeout=0.05), False
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if ready_at is None and _ready(events_file):
+            ready_at = now
+        deadline = start + STARTUP_LIMIT + limit if ready_at is None else ready_at + limit
+        if now > deadline:
+            if os.name == "posix":
+                os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+            else:
+                proc.kill()
+            return proc.wait(), True
 
 
 def grade(
@@ -179,16 +218,7 @@ def grade(
                 stderr=subprocess.STDOUT,
                 start_new_session=os.name == "posix",
             )
-            try:
-                returncode = proc.wait(timeout=limit)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                if os.name == "posix":
-                    os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-                else:
-                    proc.kill()
-                returncode = proc.wait()
+            returncode, timed_out = _wait(proc, out, limit)
         return build_report(
             name,
             seed,

@@ -10,7 +10,8 @@ LANGS = ("en", "zh")
 
 UI: dict[str, dict[str, str]] = {
     "started": {
-        "en": "wrote {path}\nExercise {name}: {title}\nFill in the TODOs, then: dllab lab check {name}",
+        "en": "wrote {path}\nExercise {name}: {title}\n"
+        "Fill in the TODOs, then: dllab lab check {name}",
         "zh": "已写入 {path}\n练习 {name}：{title}\n完成其中的 TODO，然后运行：dllab lab check {name}",
     },
     "exists": {

@@ -1,20 +1,20 @@
-"""The child process that grades one learner file: `python -m dllab.lab.runner NAME FILE SEED N OUT`.
+"""The child process that grades a learner's file: `python -m dllab.lab.runner NAME FILE SEED N OUT`.
 
-It loads the learner's file, generates N cases from SEED with the exercise's grader and writes
-one JSON event per line to OUT, flushed as it goes, so that the parent (`grader.py`) still
-knows which case was running when the time limit struck or the process died. Every failure the
+It imports the exercise's grader, says "ready", loads the learner's file, generates N cases from
+SEED and writes one JSON event per line to OUT, flushed as it goes, so that the parent
+(`grader.py`) knows when the learner's time started and which case was running when the time
+limit struck or the process died. Every failure the
 learner's code can cause becomes an event; nothing here trusts that code to return.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -29,15 +29,11 @@ def case_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def load_learner(path: Path) -> ModuleType:
-    """Import the learner's file as a module; `Failed` says why it could not be loaded."""
-    name = f"dllab_lab_learner_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+def compile_learner(path: Path) -> CodeType:
+    """Read and compile the learner's file without running it; `Failed` on a syntax error."""
     try:
-        spec.loader.exec_module(module)
+        source = path.read_text(encoding="utf-8")
+        return compile(source, str(path), "exec")
     except SyntaxError as exc:
         line = (exc.text or "").strip()
         raise Failed(
@@ -46,6 +42,23 @@ def load_learner(path: Path) -> ModuleType:
                 f"{path.name} 第 {exc.lineno} 行有语法错误：{exc.msg}：`{line}`",
             )
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failed(
+            text(
+                f"cannot read {path.name}: {one_line(exc)}",
+                f"无法读取 {path.name}：{one_line(exc)}",
+            )
+        ) from None
+
+
+def load_learner(path: Path, code: CodeType | None = None) -> ModuleType:
+    """Run the learner's file as a module; `Failed` says why it could not be loaded."""
+    code = compile_learner(path) if code is None else code
+    module = ModuleType(f"dllab_lab_learner_{path.stem}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module  # dataclasses and pickling look modules up here
+    try:
+        exec(code, module.__dict__)
     except SystemExit as exc:
         raise Failed(
             text(
@@ -86,14 +99,20 @@ def _failure(exc: BaseException, module: ModuleType) -> tuple[Text, Text | None]
 def run(name: str, path: Path, seed: int, n_cases: int, emit: Callable[[Event], None]) -> None:
     """Grade `path` against exercise `name`, reporting every step through `emit`."""
     try:
-        module = load_learner(path)  # first: a file that cannot load fails without torch's import
+        code = compile_learner(path)  # a syntax error needs no torch to be reported
+    except Failed as exc:
+        emit({"type": "load_failed", "message": exc.message})
+        return
+    import torch
+
+    grader = importlib.import_module(f"dllab.lab.exercises.{name}")
+    emit({"type": "ready"})  # start-up is over: the learner's time starts now
+    try:
+        module = load_learner(path, code)
     except Failed as exc:
         emit({"type": "load_failed", "message": exc.message})
         return
     emit({"type": "loaded"})
-    import torch
-
-    grader = importlib.import_module(f"dllab.lab.exercises.{name}")
     for index in range(n_cases):
         s = case_seed(seed, index)
         torch.manual_seed(s)

@@ -106,7 +106,7 @@ def backward(root: Tensor, gradient: Any = None) -> None:
             _store_grad(node, g)
         if node._backward is None:
             continue
-        for parent, parent_grad in zip(node._prev, node._backward(g)):
+        for parent, parent_grad in zip(node._prev, node._backward(g), strict=True):
             if parent_grad is not None and parent.requires_grad:
                 _accumulate(grads, owned, parent, parent_grad)
 

@@ -32,7 +32,7 @@ def _pads(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> P
     if padding == "valid":
         return (0, 0), (0, 0)
     if padding == "same":
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
         return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
     ph, pw = _pair(padding)
     return (ph, ph), (pw, pw)
@@ -42,7 +42,7 @@ def _windows(x: np.ndarray, kernel, stride, pads: Pads, dilation, fill: float = 
     """Every receptive field of x (N, C, H, W), as a view (N, C, OH, OW, KH, KW)."""
     if any(any(p) for p in pads):
         x = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=fill)
-    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
     view = sliding_window_view(x, span, axis=(2, 3))  # (N, C, H', W', span_h, span_w)
     (sh, sw), (dh, dw) = stride, dilation
     return view[:, :, ::sh, ::sw, ::dh, ::dw]
@@ -93,7 +93,7 @@ def conv2d(
         if input.requires_grad:
             grad_cols = (g_mat @ w_mat).reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
             grad_x = _col2im(grad_cols, x.shape, stride, pads, dilation)
-        return grad_x, grad_w, g.sum(axis=(0, 2, 3))
+        return (grad_x, grad_w) if bias is None else (grad_x, grad_w, g.sum(axis=(0, 2, 3)))
 
     parents = (input, weight) if bias is None else (input, weight, bias)
     return Tensor._from_op(np.ascontiguousarray(out), parents, backward)

@@ -327,7 +327,9 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     scale: float | None = None,
 ) -> Tensor:
-    """softmax(Q Kᵀ/√E + mask) V (Vaswani et al. 2017): (…, L, E), (…, S, E), (…, S, Ev) -> (…, L, Ev).
+    """softmax(Q Kᵀ/√E + mask) V (Vaswani et al. 2017).
+
+    Shapes: query (…, L, E), key (…, S, E), value (…, S, Ev) -> (…, L, Ev).
 
     `attn_mask` is boolean (True = may attend) or float (added to the scores), broadcastable
     to (…, L, S); `is_causal` lets position i attend to positions ≤ i only.

@@ -93,14 +93,14 @@ def gradcheck(
     weights = [rng.standard_normal(o.shape) for o in _outputs(func(*inputs))]
 
     def objective() -> Tensor:
-        return sum((o * w).sum() for o, w in zip(_outputs(func(*inputs)), weights))
+        return sum((o * w).sum() for o, w in zip(_outputs(func(*inputs)), weights, strict=True))
 
     saved = [inputs[i].grad for i in checked]
     for i in checked:
         inputs[i].grad = None
     objective().backward()
     report = []
-    for i, old_grad in zip(checked, saved):
+    for i, old_grad in zip(checked, saved, strict=True):
         x = inputs[i]
         analytic = x.grad.data.copy() if x.grad is not None else np.zeros(x.shape)
         x.grad = old_grad

@@ -5,7 +5,10 @@ of the loss with respect to the result, it returns the gradients with respect to
 (the local derivative is in the comment). `Tensor.backward()` visits the graph in reverse
 topological order and adds the pieces up (`autograd.py`), summing over broadcast axes.
 
-    >>> x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+This file holds the tensor itself and its arithmetic; `Tensor` inherits the elementwise
+functions and reductions from `math_ops.py` and reshaping and indexing from `shape_ops.py`.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     >>> (x * x).sum().backward()
     >>> x.grad
     tensor([2., 4., 6.])
@@ -19,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from dllab.scratch import autograd
-from dllab.scratch.autograd import Scatter, is_grad_enabled, no_grad
+from dllab.scratch.autograd import is_grad_enabled, no_grad
+from dllab.scratch.math_ops import MathOps
+from dllab.scratch.shape_ops import ShapeOps, _index
 
 __all__ = ["Tensor", "cat", "concat", "stack", "where", "no_grad", "is_grad_enabled"]
 
@@ -37,7 +42,7 @@ def get_default_dtype() -> np.dtype:
     return _DEFAULT_DTYPE[0]
 
 
-class Tensor:
+class Tensor(MathOps, ShapeOps):
     """An n-dimensional array (`.data`, an ndarray) that remembers how it was computed.
 
     Only floating tensors can require gradients. After `loss.backward()`, every leaf tensor
@@ -299,6 +304,9 @@ class Tensor:
         __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__, __neg__
     )  # fmt: skip
 
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        return where(mask, self._lift(value), self)
+
     # ---- comparisons give bool tensors, outside the graph -----------------------------------
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return Tensor(self.data == self._lift(other).data)
@@ -329,230 +337,6 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return Tensor(np.argmax(self.data, axis=dim, keepdims=keepdim))
-
-    # ---- elementwise functions ----------------------------------------------------------
-    def exp(self) -> Tensor:
-        out = np.exp(self.data)
-
-        def backward(g):  # d eˣ/dx = eˣ
-            return (g * out,)
-
-        return Tensor._from_op(out, (self,), backward)
-
-    def log(self) -> Tensor:
-        def backward(g):  # d ln x/dx = 1/x
-            return (g / self.data,)
-
-        return Tensor._from_op(np.log(self.data), (self,), backward)
-
-    def sqrt(self) -> Tensor:
-        out = np.sqrt(self.data)
-
-        def backward(g):  # d √x/dx = 1/(2√x)
-            return (g / (2 * out),)
-
-        return Tensor._from_op(out, (self,), backward)
-
-    def abs(self) -> Tensor:
-        def backward(g):  # d|x|/dx = sign(x)
-            return (g * np.sign(self.data),)
-
-        return Tensor._from_op(np.abs(self.data), (self,), backward)
-
-    def sin(self) -> Tensor:
-        def backward(g):  # d sin x/dx = cos x
-            return (g * np.cos(self.data),)
-
-        return Tensor._from_op(np.sin(self.data), (self,), backward)
-
-    def cos(self) -> Tensor:
-        def backward(g):  # d cos x/dx = -sin x
-            return (-g * np.sin(self.data),)
-
-        return Tensor._from_op(np.cos(self.data), (self,), backward)
-
-    def tanh(self) -> Tensor:
-        out = np.tanh(self.data)
-
-        def backward(g):  # d tanh x/dx = 1 - tanh²x
-            return (g * (1 - out**2),)
-
-        return Tensor._from_op(out, (self,), backward)
-
-    def sigmoid(self) -> Tensor:
-        out = np.exp(-np.logaddexp(0, -self.data))  # 1/(1+e⁻ˣ) without overflow
-
-        def backward(g):  # dσ/dx = σ(1-σ)
-            return (g * out * (1 - out),)
-
-        return Tensor._from_op(out, (self,), backward)
-
-    def relu(self) -> Tensor:
-        def backward(g):  # d max(x,0)/dx = 1 if x > 0 else 0
-            return (g * (self.data > 0),)
-
-        return Tensor._from_op(np.maximum(self.data, 0), (self,), backward)
-
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
-        def backward(g):  # 1 inside [min, max], 0 where clipped
-            inside = np.ones(self.shape, bool)
-            inside &= self.data >= min if min is not None else True
-            inside &= self.data <= max if max is not None else True
-            return (g * inside,)
-
-        return Tensor._from_op(np.clip(self.data, min, max), (self,), backward)
-
-    def softmax(self, dim: int) -> Tensor:
-        from dllab.scratch.functional import softmax
-
-        return softmax(self, dim)
-
-    def log_softmax(self, dim: int) -> Tensor:
-        from dllab.scratch.functional import log_softmax
-
-        return log_softmax(self, dim)
-
-    def masked_fill(self, mask: Any, value: float) -> Tensor:
-        return where(mask, self._lift(value), self)
-
-    # ---- reductions ---------------------------------------------------------------------
-    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        axes = _axes(dim, self.ndim)
-
-        def backward(g):  # d Σx/dx = 1, spread back over the summed axes
-            return (np.broadcast_to(np.expand_dims(g, axes) if not keepdim else g, self.shape),)
-
-        return Tensor._from_op(self.data.sum(axis=axes, keepdims=keepdim), (self,), backward)
-
-    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
-        axes = _axes(dim, self.ndim)
-        count = int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(dim, keepdim) / count  # d mean/dx = 1/n
-
-    def var(
-        self, dim: int | Sequence[int] | None = None, *, correction: int = 1, keepdim: bool = False
-    ) -> Tensor:
-        axes = _axes(dim, self.ndim)
-        count = int(np.prod([self.shape[a] for a in axes]))
-        centred = self - self.mean(dim, keepdim=True)
-        return (centred * centred).sum(dim, keepdim) / (count - correction)
-
-    def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
-        """The largest value, or with `dim` the pair (values, indices), as in torch."""
-        return self._extreme(np.max, np.argmax, dim, keepdim)
-
-    def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
-        return self._extreme(np.min, np.argmin, dim, keepdim)
-
-    def _extreme(self, pick, arg_pick, dim, keepdim):
-        axes = _axes(dim, self.ndim)
-        out = pick(self.data, axis=axes, keepdims=True)
-
-        def backward(g):  # d max/dx = 1 at the maximum, 0 elsewhere
-            # differs from torch: tied maxima share the gradient equally
-            hit = self.data == out
-            g = g if keepdim else np.expand_dims(g, axes)
-            return (g * hit / hit.sum(axis=axes, keepdims=True),)
-
-        values = Tensor._from_op(out if keepdim else out.squeeze(axes), (self,), backward)
-        if dim is None:
-            return values
-        return values, Tensor(arg_pick(self.data, axis=dim, keepdims=keepdim))
-
-    def logsumexp(self, dim: int, keepdim: bool = False) -> Tensor:
-        top = self.data.max(axis=dim, keepdims=True)
-        out = np.log(np.exp(self.data - top).sum(axis=dim, keepdims=True)) + top
-
-        def backward(g):  # d logΣeˣ/dx = softmax(x)
-            g = g if keepdim else np.expand_dims(g, dim)
-            return (g * np.exp(self.data - out),)
-
-        return Tensor._from_op(out if keepdim else out.squeeze(dim), (self,), backward)
-
-    # ---- shape --------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> Tensor:
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-
-        def backward(g):  # a reshape moves no values: reshape the gradient back
-            return (g.reshape(self.shape),)
-
-        return Tensor._from_op(self.data.reshape(shape), (self,), backward)
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        start, end = start_dim % max(self.ndim, 1), end_dim % max(self.ndim, 1)
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1 :])
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        return self.reshape(np.expand_dims(self.data, dim).shape)
-
-    def squeeze(self, dim: int | None = None) -> Tensor:
-        if dim is not None and self.shape[dim] != 1:
-            return self
-        return self.reshape(np.squeeze(self.data, axis=dim).shape)
-
-    def permute(self, *dims: Any) -> Tensor:
-        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], tuple | list) else dims
-
-        def backward(g):  # undo the permutation
-            return (np.transpose(g, np.argsort(dims)),)
-
-        return Tensor._from_op(np.transpose(self.data, dims), (self,), backward)
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(dims)
-
-    @property
-    def T(self) -> Tensor:
-        return self.permute(tuple(reversed(range(self.ndim))))
-
-    def expand(self, *sizes: Any) -> Tensor:
-        sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], tuple | list) else sizes
-        lead = len(sizes) - self.ndim
-        shape = tuple(s if n == -1 else n for n, s in zip(sizes, (1,) * lead + self.shape))
-        return self + np.zeros(shape, self.dtype)  # broadcasting does the work, both ways
-
-    def contiguous(self) -> Tensor:
-        return self
-
-    def __getitem__(self, index: Any) -> Tensor:
-        index = _index(index)
-
-        def backward(g):  # the picked entries get g, the rest 0 (repeated picks add up)
-            return (Scatter(index, g),)
-
-        return Tensor._from_op(self.data[index], (self,), backward)
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
-    def split(self, split_size: int, dim: int = 0) -> tuple[Tensor, ...]:
-        starts = range(0, self.shape[dim], split_size)
-        lead = (slice(None),) * (dim % self.ndim)
-        return tuple(self[lead + (slice(s, s + split_size),)] for s in starts)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return self.split(-(-self.shape[dim] // chunks), dim)
-
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        lead = (slice(None),) * (dim % self.ndim)
-        return tuple(self[lead + (i,)] for i in range(self.shape[dim]))
-
-
-def _axes(dim: Any, ndim: int) -> tuple[int, ...]:
-    if dim is None:
-        return tuple(range(ndim))
-    return tuple(d % ndim for d in (dim if isinstance(dim, tuple | list) else (dim,)))
-
-
-def _index(index: Any) -> Any:
-    """Tensors inside an index become their arrays."""
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

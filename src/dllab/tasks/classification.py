@@ -191,6 +191,17 @@ class ClassificationTask:
         return predict_images(model, self.model_metadata(), inputs, top_k)
 
     @staticmethod
+    def model_from_metadata(meta: dict[str, Any]) -> nn.Module:
+        """Rebuild the (untrained) model a checkpoint's metadata describes."""
+        return create_model(
+            meta["model"],
+            num_classes=meta["num_classes"],
+            in_channels=meta["in_channels"],
+            image_size=meta["image_size"],
+            **meta.get("model_kwargs", {}),
+        )
+
+    @staticmethod
     def predict_with(
         model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
     ) -> list[Prediction]:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dllab.lab.checks import Case, Failed, assert_close, call, text, unpack
+from dllab.lab.checks import Case, Failed, as_array, assert_close, call, text, unpack
 
 EVAL_USES_BATCH = text(
     "In eval mode normalise with running_mean and running_var, not the batch's own statistics: "
@@ -116,7 +116,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         ref.backward(torch.tensor(dout))
         grads = call(module, "batchnorm_backward", dout.copy(), x.copy(), gamma.copy(), eps)
         dx, dgamma, dbeta = unpack("batchnorm_backward", grads, 3)
-        if dbeta is None or not np.any(dbeta):
+        if dbeta is None or not np.any(as_array("dbeta", dbeta)):
             raise Failed(
                 text("dbeta is missing", "dbeta 缺失"),
                 text(

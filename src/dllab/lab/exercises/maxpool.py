@@ -11,9 +11,10 @@ from dllab.lab.checks import Case, assert_close, call, text
 
 def make_case(index: int, rng: np.random.Generator) -> Case:
     n, c = (int(v) for v in rng.integers(1, [4, 4]))
-    k = 2 if index == 0 else int(rng.integers(1, 4))
-    stride = [None, k, max(1, k - 1)][index % 3]  # None: stride = kernel; last: overlapping
-    h, w = (int(v) for v in rng.integers(k, 10, size=2))
+    overlap = index % 3 == 2  # stride < kernel_size: one input can be the max of two windows
+    k = 2 if index == 0 else int(rng.integers(2 if overlap else 1, 4))
+    stride = [None, k, k - 1][index % 3]  # None means stride = kernel_size
+    h, w = (int(v) for v in rng.integers(k + overlap, 10, size=2))
     x = rng.normal(size=(n, c, h, w))  # continuous values: no ties between maxima
     s = stride or k
     grad_out = rng.normal(size=(n, c, (h - k) // s + 1, (w - k) // s + 1))

@@ -45,9 +45,8 @@ def _order(module, loader, series, window, n, batch_size) -> list[int]:
                 text(
                     f"a batch has shapes {tuple(xb.shape)} and {tuple(yb.shape)}, expected "
                     f"(B, {window}) and (B,) with B <= {batch_size}",
-                    f"一个 batch 的形状是 {tuple(xb.shape)} 和 {tuple(yb.shape)}，应为 (B, "
-                    f"{window}) 和 "
-                    f"(B,)，且 B <= {batch_size}",
+                    f"一个 batch 的形状是 {tuple(xb.shape)} 和 {tuple(yb.shape)}，"
+                    f"应为 (B, {window}) 和 (B,)，且 B <= {batch_size}",
                 )
             )
         order += [first.get(float(v), -1) for v in xb[:, 0]]

@@ -15,7 +15,10 @@ from torch import nn
 
 
 class ResidualMLP(nn.Module):
-    """One block: norm = nn.LayerNorm(dim), fc1 = nn.Linear(dim, hidden), fc2 = nn.Linear(hidden, dim)."""
+    """One block of norm = nn.LayerNorm(dim), fc1 = nn.Linear(dim, hidden), fc2 = nn.Linear(hidden, dim).
+
+    x (B, dim) -> (B, dim).
+    """
 
     def __init__(self, dim: int, hidden: int) -> None:
         """TODO: call super().__init__(), then create self.norm, self.fc1 and self.fc2."""

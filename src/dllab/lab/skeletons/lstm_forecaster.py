@@ -13,7 +13,8 @@ from torch import nn
 
 
 class Forecaster(nn.Module):
-    """lstm = nn.LSTM(1, hidden_size, num_layers, batch_first=True); head = nn.Linear(hidden_size, 1).
+    """Next value of a window: lstm = nn.LSTM(1, hidden_size, num_layers, batch_first=True),
+    head = nn.Linear(hidden_size, 1).
 
     Example:
         >>> Forecaster(16)(torch.randn(8, 20)).shape

@@ -9,10 +9,8 @@ def dropout_forward(
     x: np.ndarray, p: float, training: bool, u: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """out = x * mask; mask = keep / (1 - p) in train mode, ones in eval mode."""
-    if not training:
-        mask = np.ones_like(x)
-    else:
-        mask = (u >= p) / (1.0 - p)  # E[mask] = 1: no rescaling needed at test time
+    # E[mask] = 1 in train mode, so eval mode needs no rescaling
+    mask = (u >= p) / (1.0 - p) if training else np.ones_like(x)
     return x * mask, mask
 
 

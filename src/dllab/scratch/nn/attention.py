@@ -81,7 +81,9 @@ class MultiheadAttention(Module):
         biases = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None,) * 3
         q, k, v = (
             F.linear(x, w, b).reshape(n, -1, self.num_heads, self.head_dim).transpose(1, 2)
-            for x, w, b in zip((query, key, value), self.in_proj_weight.chunk(3), biases)
+            for x, w, b in zip(
+                (query, key, value), self.in_proj_weight.chunk(3), biases, strict=True
+            )
         )  # each (N, heads, L or S, head_dim)
         mask = self._additive_mask(attn_mask, key_padding_mask, is_causal, n, length, source)
         weights = F._attention_weights(q, k, mask, False, None)  # (N, heads, L, S)

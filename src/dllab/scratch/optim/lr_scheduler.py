@@ -47,7 +47,7 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         self._last_lr = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
             group["lr"] = lr
 
     def state_dict(self) -> dict[str, Any]:
@@ -172,14 +172,14 @@ class OneCycleLR(LRScheduler):
             ends = [peak, 2 * peak, self.total_steps - 1]
             lr_path = [("initial_lr", "max_lr"), ("max_lr", "initial_lr"), ("initial_lr", "min_lr")]
             mom_path = [mom_path[0], mom_path[1], ("max_momentum", "max_momentum")]
-        self.phases = list(zip(ends, lr_path, mom_path))
+        self.phases = list(zip(ends, lr_path, mom_path, strict=True))
         max_lrs = (
             max_lr if isinstance(max_lr, list | tuple) else [max_lr] * len(optimizer.param_groups)
         )
         self.use_beta1 = "betas" in optimizer.defaults
         if cycle_momentum and not self.use_beta1 and "momentum" not in optimizer.defaults:
             raise ValueError("optimizer must support momentum or betas with cycle_momentum enabled")
-        for group, top in zip(optimizer.param_groups, max_lrs):
+        for group, top in zip(optimizer.param_groups, max_lrs, strict=True):
             group.update(initial_lr=top / div_factor, max_lr=top)
             group["min_lr"] = group["initial_lr"] / final_div_factor
             if cycle_momentum:

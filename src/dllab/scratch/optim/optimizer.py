@@ -81,7 +81,7 @@ class Optimizer:
                 "the loaded state dict has parameter groups of other sizes than this optimizer; "
                 "build the optimizer over the same parameters before loading"
             )
-        for group, loaded in zip(self.param_groups, saved):
+        for group, loaded in zip(self.param_groups, saved, strict=True):
             group.update({k: v for k, v in loaded.items() if k != "params"})
         self.state = {params[int(i)]: copy.deepcopy(s) for i, s in state_dict["state"].items()}
 
@@ -216,7 +216,10 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, grad, state, group):
-        """s = αs + (1 - α)g²;  d = √(s - ḡ²) + ε (centred) or √s + ε;  p -= lr·g/d (or via μ-buffer)"""
+        """s = αs + (1 - α)g²;  d = √(s - ḡ²) + ε (centred) or √s + ε;  p -= lr·g/d
+
+        With momentum μ: b = μb + g/d;  p -= lr·b.
+        """
         grad = grad + group["weight_decay"] * p.data if group["weight_decay"] else grad
         alpha = group["alpha"]
         if not state:

@@ -1,0 +1,258 @@
+"""Every reference passes its grader; skeletons and typical mistakes fail with a useful message.
+
+These run the grader in-process (`grade_in_process`) on fixed seeds; the child process and
+its time limit are covered by test_grader_robustness.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dllab.lab.catalog import EXERCISES, solution_source
+from dllab.lab.grader import Report, grade_in_process
+
+NAMES = [e.name for e in EXERCISES]
+SOLUTIONS = Path(__file__).parents[2] / "src" / "dllab" / "lab" / "solutions"
+SKELETONS = SOLUTIONS.parent / "skeletons"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reference_solution_passes_its_grader(name: str, seed: int) -> None:
+    report = grade_in_process(name, SOLUTIONS / f"{name}.py", seed=seed)
+    failures = [c.message for c in report.cases if not c.passed]
+    assert report.passed, failures
+    assert report.n_passed == report.n_cases >= 6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unmodified_skeleton_fails_every_case_as_not_implemented(name: str) -> None:
+    report = grade_in_process(name, SKELETONS / f"{name}.py", seed=0)
+    assert report.problem is None  # graded case by case, nothing crashed
+    assert len(report.cases) == report.n_cases
+    for case in report.cases:
+        assert not case.passed
+        assert "not implemented yet" in case.message["en"]
+        assert "还没有实现" in case.message["zh"]
+
+
+@pytest.mark.parametrize("name", ["conv2d", "attention", "training_loop"])
+def test_cases_are_generated_from_the_seed(name: str) -> None:
+    path = SOLUTIONS / f"{name}.py"
+    a, b = (grade_in_process(name, path, seed=7) for _ in range(2))
+    c = grade_in_process(name, path, seed=8)
+    assert [x.shapes for x in a.cases] == [x.shapes for x in b.cases]
+    assert [x.seed for x in a.cases] == [x.seed for x in b.cases]
+    assert [x.shapes for x in a.cases] != [x.shapes for x in c.cases]
+
+
+def _with_mistake(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """The reference solution of `name` with `old` replaced by `new`, as a learner's file."""
+    source = solution_source(name)
+    assert old in source, f"{old!r} is not in the reference of {name}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(source.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _first_failure(report: Report) -> tuple[str, str]:
+    """(message, hint) of the first failing case, English then Chinese joined."""
+    assert not report.passed
+    case = next(c for c in report.cases if not c.passed)
+    hint = case.hint or {"en": "", "zh": ""}
+    return case.message["en"] + " | " + hint["en"], case.message["zh"] + " | " + hint["zh"]
+
+
+# (exercise, code in the reference, the typical mistake, words the feedback must contain)
+MISTAKES = [
+    pytest.param(
+        "mlp_backprop",
+        "d_y_hat = 2.0 * (y_hat - y) / y.size",
+        "d_y_hat = 2.0 * (y - y_hat) / y.size",
+        ["opposite sign", "largest difference"],
+        id="sign-flip-in-a-gradient",
+    ),
+    pytest.param(
+        "mlp_backprop",
+        '"b1": d_b1, ',
+        "",
+        ["grads['b1'] is missing", "bias gets a gradient"],
+        id="missing-bias-gradient",
+    ),
+    pytest.param(
+        "batchnorm",
+        "return dx, dgamma, dbeta",
+        "return dx, dgamma, None",
+        ["dbeta is missing", "dbeta = dout.sum"],
+        id="batchnorm-missing-bias-gradient",
+    ),
+    pytest.param(
+        "attention",
+        "q @ np.swapaxes(k, -1, -2) / np.sqrt(d)",
+        "q @ np.swapaxes(k, -1, -2)",
+        ["weights: largest difference", "1/sqrt(d)"],
+        id="attention-without-scale",
+    ),
+    pytest.param(
+        "batchnorm",
+        "if not training:",
+        "if False:",
+        ["out (eval mode)", "running_mean and running_var, not the batch"],
+        id="batchnorm-eval-with-batch-statistics",
+    ),
+    pytest.param(
+        "conv2d",
+        "// stride + 1",
+        "// stride",
+        ["off by one", "floor((size + 2 * padding - kernel_size) / stride) + 1"],
+        id="conv-output-size-off-by-one",
+    ),
+    pytest.param(
+        "softmax_xent",
+        "shifted = logits - logits.max(axis=1, keepdims=True)",
+        "shifted = logits",
+        ["nan or inf"],
+        id="softmax-overflow",
+    ),
+    pytest.param(
+        "conv2d",
+        "out = weight.reshape(o, -1) @ cols",
+        "out = weight[:, :, ::-1, ::-1].reshape(o, -1) @ cols",
+        ["conv2d(x, weight, bias)", "cross-correlation"],
+        id="convolution-with-flipped-kernel",
+    ),
+    pytest.param(
+        "maxpool",
+        "np.add.at(dx, (ni, ci, rows, cols), grad_out)",
+        "dx[ni, ci, rows, cols] = grad_out",
+        ["max_pool2d_backward", "add up"],
+        id="maxpool-overwrites-overlapping-gradients",
+    ),
+    pytest.param(
+        "tensor_ops",
+        "x = x.permute(0, 2, 4, 1, 3, 5)",
+        "x = x.permute(0, 2, 4, 3, 5, 1)",
+        ["right values in the wrong places"],
+        id="patchify-wrong-permute",
+    ),
+    pytest.param(
+        "custom_module",
+        "nn.ModuleList(ResidualMLP(dim, 2 * dim) for _ in range(n_blocks))",
+        "[ResidualMLP(dim, 2 * dim) for _ in range(n_blocks)]",
+        ["not found in state_dict()", "nn.ModuleList"],
+        id="modules-in-a-python-list",
+    ),
+    pytest.param(
+        "window_dataset",
+        "return len(self.series) - self.window",
+        "return len(self.series) - self.window + 1",
+        ["len(dataset)", "windows followed by a target"],
+        id="dataset-length-off-by-one",
+    ),
+    pytest.param(
+        "training_loop",
+        "        optimizer.zero_grad()  # gradients accumulate in .grad otherwise\n",
+        "",
+        ["weights after train_epoch", "zero_grad"],
+        id="training-without-zero-grad",
+    ),
+    pytest.param(
+        "training_loop",
+        "    model.eval()\n",
+        "",
+        ["evaluate ran the model in train mode", "model.eval()"],
+        id="evaluate-in-train-mode",
+    ),
+    pytest.param(
+        "residual_block",
+        "if stride != 1 or in_channels != out_channels:",
+        "if False:",
+        ["state_dict() keys differ", "1x1 conv"],
+        id="resnet-block-without-projection",
+    ),
+    pytest.param(
+        "lstm_cell",
+        "i, f, g, o = np.split(gates, 4, axis=1)",
+        "i, f, o, g = np.split(gates, 4, axis=1)",
+        ["c_new", "input, forget, cell (g), output"],
+        id="lstm-gate-order",
+    ),
+    pytest.param(
+        "lstm_forecaster",
+        "window = torch.cat([window[1:], nxt[None]])",
+        "window = torch.cat([window, nxt[None]])",
+        ["forecast", "drop the oldest value"],
+        id="forecast-with-a-growing-window",
+    ),
+    pytest.param(
+        "positional_encoding",
+        "torch.tril(torch.ones(T, T, dtype=torch.bool))",
+        "torch.triu(torch.ones(T, T, dtype=torch.bool))",
+        ["causal_mask", "never j > i"],
+        id="causal-mask-sees-the-future",
+    ),
+    pytest.param(
+        "encoder_layer",
+        "heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)",
+        "heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=1 / d**0.5)",
+        ["encoder_layer", "1/sqrt(head_dim)"],
+        id="encoder-scale-by-model-size",
+    ),
+    pytest.param(
+        "loss_curves",
+        "    if val_loss[-1] > 1.1 * min(val_loss):  # validation rose well past its best\n"
+        '        return "overfitting"\n',
+        "",
+        ["diagnosed 'good_fit', but the run is 'overfitting'", "early stopping"],
+        id="loss-curves-missing-overfitting",
+    ),
+    pytest.param(
+        "dropout",
+        "mask = (u >= p) / (1.0 - p) if training",
+        "mask = (u >= p) * 1.0 if training",
+        ["out (train mode)", "1 / (1 - p)"],
+        id="dropout-without-rescaling",
+    ),
+    pytest.param(
+        "weight_decay",
+        "    w = w * (1 - lr * weight_decay)  # decoupled: the decay never enters m or v\n",
+        "    grad = grad + weight_decay * w\n",
+        ["AdamW step 1", "decouples"],
+        id="adamw-as-adam-with-l2",
+    ),
+    pytest.param(
+        "augmentation",
+        "flip = rng.random(n) < 0.5",
+        "flip = np.repeat(rng.random() < 0.5, n)",
+        ["flipped", "probability 0.5"],
+        id="augmentation-one-flip-per-batch",
+    ),
+    pytest.param(
+        "checkpoint",
+        '    optimizer.load_state_dict(state["optimizer"])\n',
+        "",
+        ["optimiser state", "optimizer.load_state_dict"],
+        id="checkpoint-without-optimizer-state",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "words"), MISTAKES)
+def test_typical_mistake_fails_with_a_useful_message(tmp_path, name, old, new, words) -> None:
+    report = grade_in_process(name, _with_mistake(tmp_path, name, old, new), seed=3)
+    en, zh = _first_failure(report)
+    for word in words:
+        assert word in en
+    assert zh.strip(" |") and en != zh
+
+
+def test_a_failing_case_shows_shapes_seed_and_largest_difference(tmp_path) -> None:
+    path = _with_mistake(tmp_path, "attention", "/ np.sqrt(d)", "/ d")
+    report = grade_in_process("attention", path, seed=3)
+    case = next(c for c in report.cases if not c.passed)
+    assert case.shapes.startswith("q (") and case.seed > 0
+    assert "largest difference" in case.message["en"] and "最大差异" in case.message["zh"]
+    assert "not 1/d" in case.hint["en"]
+    assert "np.sqrt" not in case.message["en"] + case.hint["en"]  # never the reference code
