@@ -239,6 +239,7 @@ MISTAKES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow in the learner's exp
 @pytest.mark.parametrize(("name", "old", "new", "words"), MISTAKES)
 def test_typical_mistake_fails_with_a_useful_message(tmp_path, name, old, new, words) -> None:
     report = grade_in_process(name, _with_mistake(tmp_path, name, old, new), seed=3)

@@ -3,7 +3,8 @@
 Each exercise `NAME` has three files beside this one: `skeletons/NAME.py` (what `dllab lab
 start` writes), `solutions/NAME.py` (the hidden reference) and `exercises/NAME.py` (the grader,
 which generates cases at check time). This module imports neither torch nor the graders, so
-`dllab lab list` and `hint` answer at once.
+`dllab lab list` and `hint` answer at once. It is long because it is content: a title and
+three hints per exercise, each in two languages.
 """
 
 from __future__ import annotations

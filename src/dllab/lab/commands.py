@@ -7,6 +7,7 @@ beside the record `.progress.json`. User mistakes raise `LabError`; a failed che
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -108,11 +109,11 @@ def check(
     path = _file(folder, name)
     if not path.exists():
         raise LabError(say("no_file", lang, path=path, name=exercise.name))
-    report = grade(exercise.name, path, seed=seed, time_limit=timeout)
+    seed = secrets.randbelow(2**31) if seed is None else seed
     limit = exercise.time_limit if timeout is None else timeout
-    typer.echo(
-        say("checking", lang, name=exercise.name, n=report.n_cases, seed=report.seed, limit=limit)
-    )
+    n = exercise.n_cases
+    typer.echo(say("checking", lang, name=exercise.name, n=n, seed=seed, limit=limit))
+    report = grade(exercise.name, path, seed=seed, time_limit=limit)
     for case in report.cases:
         if case.passed:
             typer.echo(say("case_passed", lang, i=case.index + 1, shapes=case.shapes))

@@ -54,7 +54,7 @@ class Report:
         return self.problem is None and self.n_passed == self.n_cases
 
 
-def _tail(path: Path, limit: int = 600) -> str:
+def _tail(path: Path, limit: int = 300) -> str:
     try:
         data = path.read_bytes()[-limit:]
     except OSError:
@@ -212,7 +212,7 @@ def grade(
         with open(log, "wb") as sink:
             proc = subprocess.Popen(
                 cmd,
-                cwd=path.parent,
+                cwd=tmp,  # not the learner's folder: a file there could shadow a module we import
                 stdin=subprocess.DEVNULL,
                 stdout=sink,  # a file, not a pipe: endless printing cannot block or fill memory
                 stderr=subprocess.STDOUT,

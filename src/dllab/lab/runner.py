@@ -138,8 +138,6 @@ def run(name: str, path: Path, seed: int, n_cases: int, emit: Callable[[Event], 
 
 def main(argv: list[str] | None = None) -> None:
     name, file, seed, n_cases, out = argv if argv is not None else sys.argv[1:]
-    # The learner's folder is the working directory; keep it from shadowing installed modules.
-    sys.path[:] = [p for p in sys.path if p not in ("", str(Path.cwd()))]
     with open(out, "w", encoding="utf-8") as sink:
 
         def emit(event: Event) -> None:
