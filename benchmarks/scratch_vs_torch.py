@@ -3,10 +3,12 @@
 Both run on the CPU in float32 with identical weights, computing the gradients of the weights
 and of the input; each time is the median of several repeats after a warm-up. Prints milliseconds per iteration and the ratio scratch / torch.
 
-    python benchmarks/scratch_vs_torch.py [--repeats 20]
+    python benchmarks/scratch_vs_torch.py [--repeats 20] [--threads N]
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which the lab machines set and which slow NumPy's
-BLAS, are removed for this benchmark only: the script re-runs itself without them.
+BLAS, are removed for this benchmark only: the script re-runs itself without them. With
+`--threads N` both engines use N threads (OPENBLAS_NUM_THREADS for NumPy, set the same way);
+on a machine shared with other jobs, `--threads 1` gives the steadiest numbers.
 """
 
 from __future__ import annotations
@@ -20,9 +22,24 @@ from collections.abc import Callable
 
 SLOW_BLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-if any(name in os.environ for name in SLOW_BLAS_SETTINGS):  # before NumPy loads OpenBLAS
-    clean = {k: v for k, v in os.environ.items() if k not in SLOW_BLAS_SETTINGS}
-    os.execve(sys.executable, [sys.executable, *sys.argv], clean)
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed runs per case")
+    parser.add_argument("--threads", type=int, default=None, help="threads for both engines")
+    return parser.parse_args()
+
+
+def _blas_environment(threads: int | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SLOW_BLAS_SETTINGS}
+    if threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
+    return env
+
+
+ARGS = _parse()
+if _blas_environment(ARGS.threads) != dict(os.environ):  # before NumPy loads OpenBLAS
+    os.execve(sys.executable, [sys.executable, *sys.argv], _blas_environment(ARGS.threads))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -66,12 +83,12 @@ def _median_ms(run: Callable[[], None], repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+def main(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"CPU threads: torch {torch.get_num_threads()}, cores {os.cpu_count()}")
+    numpy_threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"threads: torch {torch.get_num_threads()}, NumPy's OpenBLAS {numpy_threads}")
     print(f"{'case':<22} {'scratch ms':>11} {'torch ms':>9} {'ratio':>7}  setting")
     for name, (build, shape, setting) in CASES.items():
         torch.manual_seed(0)
@@ -87,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

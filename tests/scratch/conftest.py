@@ -152,6 +152,24 @@ def parity() -> Callable[..., tuple[Any, Any]]:
 
 
 @pytest.fixture
+def gradcheck_case() -> Callable[..., Any]:
+    """`gradcheck_case(build, inputs, train=True, forward=None)`: scratch's gradients of a case
+    (inputs and, for a module, every parameter) against central differences, at sizes 2, 3, 2."""
+
+    def check(build, inputs, train=True, forward=None):
+        fn = build(scratch, 2, 3, 2)
+        params = list(fn.train(train).parameters()) if isinstance(fn, scratch.nn.Module) else []
+        tensors = [
+            _to_lib(a, scratch) for a in make_arrays(inputs, np.random.default_rng(7), 2, 3, 2)
+        ]
+        call = forward or (lambda f, *xs: f(*xs))
+        report = scratch.gradcheck(lambda *xs: call(fn, *xs[: len(tensors)]), [*tensors, *params])
+        assert report, str(report)
+
+    return check
+
+
+@pytest.fixture
 def scratch_inputs() -> Callable[..., list[Any]]:
     """`scratch_inputs(inputs, seed, *dims)`: a case's inputs as scratch tensors, for gradcheck."""
 

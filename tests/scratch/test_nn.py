@@ -128,6 +128,12 @@ def test_module_matches_torch(name, seed, parity):
     parity(build, inputs, seed, **(options[0] if options else {}))
 
 
+@pytest.mark.parametrize("name", MODULES)
+def test_module_passes_gradcheck(name, gradcheck_case):
+    build, inputs, *options = MODULES[name]
+    gradcheck_case(build, inputs, **(options[0] if options else {}))
+
+
 def test_default_initialisation_has_torchs_scale():
     scratch.manual_seed(0)
     torch.manual_seed(0)

@@ -48,6 +48,12 @@ def test_recurrent_layer_matches_torch(name, seed, parity):
     parity(_nn(build), inputs, seed, **(options[0] if options else {}))
 
 
+@pytest.mark.parametrize("name", RECURRENT)
+def test_recurrent_layer_passes_gradcheck(name, gradcheck_case):
+    build, inputs, *options = RECURRENT[name]
+    gradcheck_case(_nn(build), inputs, **(options[0] if options else {}))
+
+
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_recurrent_layer_with_initial_state_matches_torch(kind, parity):
     def inputs(r, a, b, c):
@@ -125,6 +131,13 @@ def test_multihead_attention_matches_torch(name, seed, parity):
         train=name != "eval with dropout",
         forward=forward,
     )
+
+
+@pytest.mark.parametrize("name", ATTENTION)
+def test_multihead_attention_passes_gradcheck(name, gradcheck_case):
+    build, inputs, forward = ATTENTION[name]
+    train = name != "eval with dropout"
+    gradcheck_case(lambda lib, *dims: build(lib.nn), inputs, train=train, forward=forward)
 
 
 def test_causal_flag_builds_the_mask_that_torch_needs_spelled_out():

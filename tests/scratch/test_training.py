@@ -18,7 +18,9 @@ def _fit(model, optimizer, images, labels, epochs, batch_size, scheduler=None):
         order = scratch.generator().permutation(len(labels))
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            loss = F.cross_entropy(model(scratch.tensor(images[batch])), scratch.tensor(labels[batch]))
+            loss = F.cross_entropy(
+                model(scratch.tensor(images[batch])), scratch.tensor(labels[batch])
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

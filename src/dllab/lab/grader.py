@@ -124,8 +124,9 @@ def build_report(
     else:
         problem = text(
             f"your program ended with exit status {returncode} before grading finished "
-            f"(os._exit? a crash?) {stderr}".rstrip(),
-            f"评分结束前你的程序以退出状态 {returncode} 终止（os._exit？崩溃？）{stderr}".rstrip(),
+            "(os._exit? a crash?)" + (f"; its last output: {stderr}" if stderr else ""),
+            f"评分结束前你的程序以退出状态 {returncode} 终止（os._exit？崩溃？）"
+            + (f"；最后的输出：{stderr}" if stderr else ""),
         )
     if started is not None:  # the case that was running when the child stopped
         cases.append(

@@ -70,7 +70,7 @@ class TextCNN(nn.Module):
         padding = positions[None, :t] >= lengths[:, None]  # (B, T)
         # Padding reads as zero vectors whatever its ids, and texts shorter than the widest
         # filter are padded up to it (as Kim pads every sentence).
-        x = self.embedding(tokens)  # (B, T, E)
+        x = self.embedding(tokens).masked_fill(padding[:, :, None], 0.0)  # (B, T, E)
         x = F.pad(x, (0, 0, 0, len(positions) - t)).transpose(1, 2)  # (B, E, T')
         pooled = []
         for k, conv in zip(self.kernel_sizes, self.convs, strict=True):

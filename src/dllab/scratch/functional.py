@@ -154,10 +154,10 @@ def nll_loss(
 ) -> Tensor:
     """-w[y]·log p[y] from log-probabilities (N, C, …) and class indices (N, …)."""
     logp = _classes_last(input)  # (M, C)
-    t = np.asarray(target.data if isinstance(target, Tensor) else target).reshape(-1)
+    t = np.asarray(target).reshape(-1)
     keep = t != ignore_index
     safe = np.where(keep, t, 0)
-    w = (weight.data[safe] if weight is not None else np.ones(len(t), logp.dtype)) * keep
+    w = (np.asarray(weight)[safe] if weight is not None else np.ones(len(t), logp.dtype)) * keep
     losses = -logp[np.arange(len(t)), safe] * w  # (M,)
     if reduction == "mean":
         return losses.sum() / w.sum()  # a weighted mean, as torch
@@ -176,24 +176,27 @@ def cross_entropy(
 
     With label smoothing ε the target is (1 - ε)·one_hot + ε/C (Szegedy et al. 2016).
     """
-    logp = log_softmax(input, dim=1 if input.ndim > 1 else 0)
-    classes = input.shape[1] if input.ndim > 1 else input.shape[0]
-    w_shape = [1] * input.ndim
-    w_shape[1 if input.ndim > 1 else 0] = classes
-    w = 1.0 if weight is None else weight.data.reshape(w_shape)
+    cdim = 1 if input.ndim > 1 else 0  # the class dimension
+    classes = input.shape[cdim]
+    logp = log_softmax(input, dim=cdim)
+    w = (
+        1.0
+        if weight is None
+        else np.asarray(weight).reshape([classes if d == cdim else 1 for d in range(input.ndim)])
+    )  # class weights, broadcast along the class dimension
     if isinstance(target, Tensor) and target.dtype.kind == "f":  # class probabilities
         soft = target * (1 - label_smoothing) + label_smoothing / classes
-        losses = -(logp * soft * w).sum(dim=1 if input.ndim > 1 else 0)
-        return _reduce(losses, reduction)
+        return _reduce(-(logp * soft * w).sum(dim=cdim), reduction)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    t = np.asarray(target)
     keep = t != ignore_index
-    smooth = -(logp * w).sum(dim=1) * keep  # every class counts as a target, ε/C each
-    if reduction == "mean":
-        denominator = keep.sum() if weight is None else weight.data[t[keep]].sum()
-        smooth = smooth.sum() / denominator
+    smooth = -(logp * w).sum(dim=cdim) * keep  # every class as a target, each weighing ε/C
+    if reduction == "mean":  # divided by the same total weight as the nll part, as torch
+        smooth = smooth.sum() / (
+            keep.sum() if weight is None else np.asarray(weight)[t[keep]].sum()
+        )
     else:
         smooth = _reduce(smooth, reduction)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
@@ -262,6 +265,11 @@ def batch_norm(
     shape = [1] * input.ndim
     shape[1] = input.shape[1]
     if training:
+        if input.numel() == input.shape[1]:
+            raise ValueError(
+                f"batch norm needs more than 1 value per channel when training, got input shape "
+                f"{input.shape}; use a larger batch, or call .eval() first"
+            )
         mean = input.mean(dims, keepdim=True)
         var = ((input - mean) * (input - mean)).mean(dims, keepdim=True)
         if running_mean is not None and running_var is not None:
@@ -269,7 +277,7 @@ def batch_norm(
             running_mean.data *= 1 - momentum
             running_mean.data += momentum * mean.data.reshape(-1)
             running_var.data *= 1 - momentum
-            running_var.data += momentum * var.data.reshape(-1) * n / max(n - 1, 1)
+            running_var.data += momentum * var.data.reshape(-1) * n / (n - 1)  # unbiased
     else:
         mean, var = running_mean.data.reshape(shape), running_var.data.reshape(shape)
     out = (input - mean) / (var + eps) ** 0.5

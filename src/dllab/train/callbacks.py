@@ -291,7 +291,7 @@ class ProgressBar(Callback):
         if self.progress is not None:
             self.progress.update(self.task_id, completed=s.step, info=info)
             return
-        every = max(1, trainer.steps_per_epoch // self.lines_per_epoch)
+        every = max(1, trainer.steps_per_epoch // self.lines_per_epoch, trainer.total_steps // 20)
         if s.step % every == 0:
             done = s.step / max(trainer.total_steps, 1)
             spent = time.perf_counter() - self.t0

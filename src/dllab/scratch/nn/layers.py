@@ -166,20 +166,19 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         dtype = dtype or get_default_dtype()
-        self.register_parameter(
-            "weight", Parameter(np.ones(num_features, dtype)) if affine else None
-        )
-        self.register_parameter(
-            "bias", Parameter(np.zeros(num_features, dtype)) if affine else None
-        )
-        tracked = track_running_stats
-        self.register_buffer(
-            "running_mean", Tensor(np.zeros(num_features, dtype)) if tracked else None
-        )
-        self.register_buffer(
-            "running_var", Tensor(np.ones(num_features, dtype)) if tracked else None
-        )
-        self.register_buffer("num_batches_tracked", Tensor(np.array(0)) if tracked else None)
+        if affine:  # a scale and shift per channel, learnt
+            self.weight = Parameter(np.ones(num_features, dtype))
+            self.bias = Parameter(np.zeros(num_features, dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:  # what evaluation normalises with
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0)))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in self._expected_dims:
