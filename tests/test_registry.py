@@ -16,7 +16,7 @@ def test_duplicate_registration_raises():
 def test_unknown_name_lists_the_closest():
     reg = Registry("thing")
     for name in ("resnet18", "resnet34", "vgg11"):
-        reg.register(name)(lambda: name)
+        reg.register(name)(lambda n=name: n)
     with pytest.raises(ConfigError, match="did you mean 'resnet18'"):
         reg.get("resnet19")
     with pytest.raises(ConfigError, match="valid names: resnet18, resnet34, vgg11"):
