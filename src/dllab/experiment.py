@@ -117,6 +117,11 @@ def run_recipe(
         run_dir = check_run_dir(resume)
         recipe = load_resolved(run_dir / "config.yaml")
         state = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+        if (run_dir / "summary.json").exists():
+            raise CheckpointError(
+                f"run {run_dir} already finished (it has summary.json); nothing to resume: "
+                "start a new run, or `dllab eval` this one"
+            )
         if "trainer" not in state:
             raise CheckpointError(
                 f"{run_dir}/checkpoints/last.safetensors holds no training state to resume from"
@@ -136,7 +141,7 @@ def run_recipe(
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
-        env = environment(seed=recipe.train.seed, checksums=task.data_.checksums)
+        env = environment(seed=recipe.train.seed, checksums=task.data_checksums())
         env["world_size"], env["device"] = world, str(device)
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
         procs = f" x{world} processes" if world > 1 else ""

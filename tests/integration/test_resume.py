@@ -64,6 +64,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, dllab):
     a = json.loads((tmp_path / "runs/whole/summary.json").read_text())
     b = json.loads((broken / "summary.json").read_text())
     assert a["best"] == b["best"] and a["test"] == b["test"] and a["steps"] == b["steps"]
+    again = dllab("run", "quickstart", "--resume", "runs/broken", cwd=tmp_path)
+    assert again.returncode == 2 and "already finished" in again.stderr
     strip = [{k: v for k, v in r.items() if k != "time"} for r in _val_records(broken)]
     assert strip == [
         {k: v for k, v in r.items() if k != "time"} for r in _val_records(tmp_path / "runs/whole")

@@ -156,3 +156,22 @@ def test_errors_say_what_to_do():
     with pytest.raises(RuntimeError, match="no_grad"):
         w = scratch.tensor([1.0], requires_grad=True)
         w -= 1.0
+
+
+def test_retain_grad_and_an_explicit_output_gradient_match_torch():
+    data = np.array([[1.0, -2.0], [3.0, 0.5]])
+    grads = []
+    for lib in (scratch, torch):
+        x = lib.tensor(data, requires_grad=True)
+        hidden = x * x
+        hidden.retain_grad()
+        hidden.tanh().backward(lib.tensor(np.array([[1.0, 2.0], [3.0, 4.0]])))
+        grads.append((x.grad.detach().numpy(), hidden.grad.detach().numpy()))
+    for ours, theirs in zip(*grads, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_a_scalar_tensor_formats_and_converts_like_a_number():
+    loss = scratch.tensor(0.123456, requires_grad=True) * 1
+    assert f"{loss:.3f}" == "0.123" and float(loss) == 0.123456 and int(loss * 10) == 1
+    assert scratch.tensor(True) and not scratch.tensor(0.0)

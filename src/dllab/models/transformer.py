@@ -37,6 +37,7 @@ from dllab.models.registry import register_model
 __all__ = [
     "DecoderLayer",
     "EncoderLayer",
+    "FeedForward",
     "LearnedPositions",
     "MultiHeadAttention",
     "RotaryEmbedding",
@@ -44,8 +45,10 @@ __all__ = [
     "Transformer",
     "TransformerConfig",
     "TransformerDecoder",
+    "TransformerEmbedding",
     "TransformerEncoder",
     "attention_mask",
+    "check_attention_shape",
 ]
 
 POSITIONS = ("sinusoidal", "learned", "rotary")
@@ -80,14 +83,14 @@ class TransformerConfig:
         return self.d_ff if self.d_ff is not None else 4 * self.d_model
 
 
-def check_attention_shape(d_model: int, n_heads: int, positions: str = "learned") -> None:
+def check_attention_shape(d_model: int, n_heads: int, positions: str | None = None) -> None:
     """Raise `ConfigError` unless `d_model` splits into `n_heads` heads that `positions` fits."""
-    if d_model % n_heads:
+    if n_heads < 1 or d_model % n_heads:
         raise ConfigError(
             f"d_model={d_model} does not split into n_heads={n_heads} heads; "
             "pick d_model a multiple of n_heads"
         )
-    if positions not in POSITIONS:
+    if positions is not None and positions not in POSITIONS:
         raise ConfigError(f"positions {positions!r} is not one of {', '.join(POSITIONS)}")
     if positions == "rotary" and (d_model // n_heads) % 2:
         raise ConfigError(
@@ -246,8 +249,8 @@ class FeedForward(nn.Module):
 class EncoderLayer(nn.Module):
     """Self-attention, then feed-forward, each wrapped in a residual connection and LayerNorm.
 
-    `x (B, T, d) -> (B, T, d)`, with the weights of the self-attention when `need_weights`.
-    Same arguments, defaults and sub-module names (`self_attn`, `norm1`, `norm2`, `dropout1`,
+    Returns `(y, weights)`: `y (B, T, d)` for `x (B, T, d)`, and the self-attention weights
+    `(B, nh, T, T)` when `need_weights` (else None). Same arguments, defaults and sub-module names (`self_attn`, `norm1`, `norm2`, `dropout1`,
     `dropout2`) as `nn.TransformerEncoderLayer(batch_first=True)`, so the two read alike.
     """
 
@@ -296,8 +299,8 @@ class DecoderLayer(nn.Module):
     """Causal self-attention, cross-attention over the encoder's output (`memory`), then
     feed-forward; each with a residual connection and LayerNorm (section 3.1).
 
-    `x (B, T, d)`, `memory (B, S, d)` -> `(B, T, d)`, with the cross-attention weights
-    `(B, nh, T, S)` when `need_weights`. Mirrors `nn.TransformerDecoderLayer(batch_first=True)`.
+    Returns `(y, weights)`: `y (B, T, d)` for `x (B, T, d)` and `memory (B, S, d)`, and the
+    cross-attention weights `(B, nh, T, S)` when `need_weights` (else None). Mirrors `nn.TransformerDecoderLayer(batch_first=True)`.
     """
 
     def __init__(
@@ -396,18 +399,10 @@ class TransformerEncoder(nn.Module):
     def __init__(self, cfg: TransformerConfig, vocab_size: int) -> None:
         super().__init__()
         self.embedding = TransformerEmbedding(vocab_size, cfg)
-        rotary = _rotary(cfg)
+        args = (cfg.d_model, cfg.n_heads, cfg.ff_width, cfg.dropout, cfg.activation)
+        rotary = _rotary(cfg)  # one table of angles, shared by every layer
         self.layers = nn.ModuleList(
-            EncoderLayer(
-                cfg.d_model,
-                cfg.n_heads,
-                cfg.ff_width,
-                cfg.dropout,
-                cfg.activation,
-                cfg.norm_first,
-                rotary,
-            )
-            for _ in range(cfg.n_layers)
+            EncoderLayer(*args, cfg.norm_first, rotary) for _ in range(cfg.n_layers)
         )
         self.norm = nn.LayerNorm(cfg.d_model) if cfg.norm_first else nn.Identity()
 
@@ -430,18 +425,10 @@ class TransformerDecoder(nn.Module):
     def __init__(self, cfg: TransformerConfig, vocab_size: int) -> None:
         super().__init__()
         self.embedding = TransformerEmbedding(vocab_size, cfg)
-        rotary = _rotary(cfg)
+        args = (cfg.d_model, cfg.n_heads, cfg.ff_width, cfg.dropout, cfg.activation)
+        rotary = _rotary(cfg)  # one table of angles, shared by every layer
         self.layers = nn.ModuleList(
-            DecoderLayer(
-                cfg.d_model,
-                cfg.n_heads,
-                cfg.ff_width,
-                cfg.dropout,
-                cfg.activation,
-                cfg.norm_first,
-                rotary,
-            )
-            for _ in range(cfg.n_layers)
+            DecoderLayer(*args, cfg.norm_first, rotary) for _ in range(cfg.n_layers)
         )
         self.norm = nn.LayerNorm(cfg.d_model) if cfg.norm_first else nn.Identity()
 

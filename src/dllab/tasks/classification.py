@@ -76,6 +76,10 @@ class ClassificationTask:
         self.std_ = torch.tensor(self.data_.std).view(1, -1, 1, 1)
         self.rank_, self.world_ = rank, world
 
+    def data_checksums(self) -> dict[str, str]:
+        """sha256 of every data file this run read (for env.json)."""
+        return dict(self.data_.checksums)
+
     @property
     def classes(self) -> list[str]:
         return self.data_.classes

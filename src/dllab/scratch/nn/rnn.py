@@ -28,6 +28,7 @@ class RNNBase(Module):
     """What RNN, LSTM and GRU share; a subclass defines `_gates` and one time step, `_cell`."""
 
     _gates = 1  # blocks of hidden_size rows in each weight
+    _state = ("h",)  # what the recurrence carries: ("h", "c") for LSTM
 
     def __init__(
         self,
@@ -84,9 +85,10 @@ class RNNBase(Module):
         hx = (hx,) if isinstance(hx, Tensor) else tuple(hx)
         return [tuple(h[k] for h in hx) for k in range(count)]
 
-    _state = ("h",)
-
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+        """input (T, N, in) -> output (T, N, directions·H) and the last state h_n
+        (layers·directions, N, H), or (h_n, c_n) for LSTM; `hx` is an initial state of that
+        shape (zeros if None). batch_first swaps T and N; unbatched input drops N."""
         batched = input.ndim == 3
         x = input if batched else input.unsqueeze(1)  # (T, 1, in) when unbatched
         if batched and self.batch_first:
