@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/dllab run quickstart
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
@@ -28,8 +28,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scratch_vs_torch.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)
+	$(BIN)/ruff format --check src tests benchmarks $(wildcard lessons)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

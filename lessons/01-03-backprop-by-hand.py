@@ -206,7 +206,7 @@ save(fig, "finite-differences.png")
 # %% [markdown]
 # The V shape is the whole story: on the right, truncation error (slope 1 for one-sided,
 # slope 2 for central); on the left, rounding error growing like $10^{-16}/\varepsilon$. The
-# best central difference agrees with our formula to about $10^{-10}$ — our backward pass is
+# best central difference agrees with our formula to about $10^{-12}$ — our backward pass is
 # right for this entry. `dllab.scratch.gradcheck` does this for every entry, with
 # $\varepsilon = 10^{-6}$, and reports the worst error. It checks the gradients that
 # `dllab.scratch`'s autograd computes, so we first write the same network with scratch
@@ -302,9 +302,14 @@ grid_points = np.c_[g1.ravel(), g2.ravel()]
 _, (_, _, _, grid_p) = forward(grid_points, np.zeros((len(grid_points), 1)), net)
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-filled = ax1.contourf(g1, g2, grid_p.reshape(g1.shape), levels=20, cmap="RdBu_r", vmin=0, vmax=1)
+filled = ax1.contourf(
+    g1, g2, grid_p.reshape(g1.shape), levels=20, cmap="RdBu_r", vmin=0, vmax=1, alpha=0.6
+)
 ax1.contour(g1, g2, grid_p.reshape(g1.shape), levels=[0.5], colors="k")
-ax1.scatter(*moons_x.T, c=moons_y.ravel(), cmap="RdBu_r", s=10, edgecolors="k", linewidths=0.3)
+for label, color in [(1, "tab:red"), (0, "tab:blue")]:
+    chosen = moons_y.ravel() == label
+    ax1.scatter(*moons_x[chosen].T, c=color, s=12, edgecolors="k", lw=0.4, label=f"y = {label}")
+ax1.legend(loc="lower left", fontsize=8)
 fig.colorbar(filled, ax=ax1, label="P(y = 1)")
 ax1.set(xlabel="$x_1$", ylabel="$x_2$")
 ax1.set_title("Trained with hand-derived gradients only")
