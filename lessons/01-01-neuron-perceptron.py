@@ -38,8 +38,9 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:  # a script draws off-screen; a notebook keeps inline plots
-    matplotlib.use("Agg")
+NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
+if not NOTEBOOK:
+    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -47,9 +48,13 @@ import torch
 import dllab.scratch as st
 import dllab.scratch.nn as snn
 
-# `python lessons/01-01-neuron-perceptron.py DIR` writes the figures to DIR; a notebook (whose
-# sys.argv holds the kernel's own flags) writes them to lesson-output/01-01-neuron-perceptron.
-OUT = Path(sys.argv[1]) if len(sys.argv) == 2 else Path("lesson-output") / "01-01-neuron-perceptron"
+# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
+# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
+OUT = (
+    Path(sys.argv[1])
+    if len(sys.argv) > 1 and not NOTEBOOK
+    else Path("lesson-output", "01-01-neuron-perceptron")
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 
@@ -189,8 +194,9 @@ assert len(xor_mistakes) == 200 and min(xor_mistakes) > 0
 # $h = f(W_1 x + b_1)$, and an output neuron draws its line in the space of $h$, where the
 # classes *can* be separated. The activation $f$ must be nonlinear (lesson 01-02 shows why),
 # and the step must go: its derivative is zero almost everywhere, so there is nothing to
-# follow. We use $\tanh$ in the hidden layer and train with gradient descent on the binary
-# cross-entropy (lessons 01-03 and 01-04 derive both).
+# follow. We use $\tanh$ in the hidden layer and minimise the binary cross-entropy with Adam,
+# a refined gradient descent (lessons 01-03 to 01-05 derive the gradients, the loss and the
+# optimiser).
 #
 # `dllab.scratch` mirrors PyTorch's names, so the network reads like PyTorch code. Labels are
 # now $\{0, 1\}$, and the last layer outputs a *logit* $z$, with $P(y{=}1) = \sigma(z)$.

@@ -37,8 +37,9 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:  # a script draws off-screen; a notebook keeps inline plots
-    matplotlib.use("Agg")
+NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
+if not NOTEBOOK:
+    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -48,9 +49,13 @@ import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
 
-# `python lessons/01-02-mlp-activations.py DIR` writes the figures to DIR; a notebook (whose
-# sys.argv holds the kernel's own flags) writes them to lesson-output/01-02-mlp-activations.
-OUT = Path(sys.argv[1]) if len(sys.argv) == 2 else Path("lesson-output") / "01-02-mlp-activations"
+# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
+# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
+OUT = (
+    Path(sys.argv[1])
+    if len(sys.argv) > 1 and not NOTEBOOK
+    else Path("lesson-output", "01-02-mlp-activations")
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 
@@ -235,9 +240,10 @@ save(fig, "universal-approximation.png")
 
 # %% [markdown]
 # Without an activation the "network" is the best straight line and nothing more. Both
-# nonlinear networks follow the wave. Look at the ReLU fit outside $[-3, 3]$: it continues in
-# straight lines (it *is* piecewise linear), while tanh flattens out — an MLP extrapolates
-# according to its activation, not according to the data. (The small spikes late in the loss
+# nonlinear networks follow the wave. Look at the fits outside $[-3, 3]$, where there is no
+# data: the ReLU network continues in straight lines (it *is* piecewise linear), while the
+# tanh network must flatten out further away, because every tanh unit saturates. An MLP
+# extrapolates according to its activation, not according to the data. (The small spikes late in the loss
 # curves are Adam overshooting: its step size stays near the learning rate even when the
 # gradient is tiny. Lesson 01-08's decaying learning-rate schedules remove them.)
 #

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:  # a script draws off-screen; a notebook keeps inline plots
-    matplotlib.use("Agg")
+NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
+if not NOTEBOOK:
+    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -44,9 +45,13 @@ import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
 
-# `python lessons/01-04-loss-functions.py DIR` writes the figures to DIR; a notebook (whose
-# sys.argv holds the kernel's own flags) writes them to lesson-output/01-04-loss-functions.
-OUT = Path(sys.argv[1]) if len(sys.argv) == 2 else Path("lesson-output") / "01-04-loss-functions"
+# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
+# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
+OUT = (
+    Path(sys.argv[1])
+    if len(sys.argv) > 1 and not NOTEBOOK
+    else Path("lesson-output", "01-04-loss-functions")
+)
 OUT.mkdir(parents=True, exist_ok=True)
 
 

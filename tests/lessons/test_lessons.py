@@ -1,0 +1,59 @@
+"""Every fundamentals lesson runs as a plain script, draws its figures and opens as a notebook.
+
+A lesson is a Jupytext percent script under `lessons/`; it asserts the facts it teaches, so
+running it is its test. Each one ends with exercises that `dllab lab` must know by name.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from dllab.lab.catalog import EXERCISES
+
+LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
+LESSONS = sorted(LESSONS_DIR.glob("01-*.py"))
+TIMEOUT_S = 120  # each lesson takes under 30 s alone; the margin is for a busy machine
+
+
+def test_the_fundamentals_module_has_its_ten_lessons():
+    assert len(LESSONS) == 10, [p.name for p in LESSONS]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_lesson_runs_as_a_script_and_saves_its_figures(lesson: Path, tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, str(lesson), str(tmp_path)],
+        cwd=tmp_path,  # a lesson writes only where it is told
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.returncode == 0, f"{lesson.name} failed:\n{result.stderr[-3000:]}"
+    figures = sorted(tmp_path.glob("*.png"))
+    assert figures, f"{lesson.name} saved no PNG into {tmp_path}"
+    assert all(f.stat().st_size > 5_000 for f in figures), "a figure is suspiciously small"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_lesson_opens_as_a_notebook_with_prose_and_code(lesson: Path):
+    notebook = jupytext.read(lesson)
+    kinds = [cell.cell_type for cell in notebook.cells]
+    assert "markdown" in kinds and "code" in kinds
+    assert kinds[0] == "markdown", "a lesson opens with prose"
+    assert notebook.metadata["jupytext"]["text_representation"]["format_name"] == "percent"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_lesson_ends_with_exercises_that_the_lab_knows(lesson: Path):
+    last = jupytext.read(lesson).cells[-1]
+    assert last.cell_type == "markdown" and "## Exercises" in last.source
+    named = re.findall(r"dllab lab start (\w+)", last.source)
+    assert named, "the exercises must point to `dllab lab start NAME`"
+    known = {exercise.name for exercise in EXERCISES}
+    assert set(named) <= known, f"unknown exercises: {set(named) - known}"
