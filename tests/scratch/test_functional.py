@@ -216,3 +216,20 @@ def test_unsupported_arguments_say_so():
         F.conv2d(x, scratch.randn(2, 1, 3, 3), groups=2)
     with pytest.raises(NotImplementedError, match="ceil_mode"):
         F.max_pool2d(x, 3, ceil_mode=True)
+
+
+def test_bce_with_logits_gradient_at_exactly_zero_matches_torch():
+    """Zero logits happen (zero-initialised heads); abs'(0) = relu'(0) = 0 once hid this."""
+    import torch
+
+    import dllab.scratch as st
+    import dllab.scratch.functional as SF
+
+    for y in (0.0, 1.0, 0.3):
+        z = st.tensor([0.0, 0.0], requires_grad=True)
+        SF.binary_cross_entropy_with_logits(z, st.tensor([y, y])).backward()
+        t = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            t, torch.full((2,), y, dtype=torch.float64)
+        ).backward()
+        np.testing.assert_allclose(z.grad.numpy(), t.grad.numpy(), atol=1e-12)

@@ -210,7 +210,10 @@ def binary_cross_entropy_with_logits(
     pos_weight: Tensor | None = None,
 ) -> Tensor:
     """-[p·y·log σ(x) + (1 - y)·log(1 - σ(x))], in the overflow-free form torch uses."""
-    log_sigmoid_neg = (1 + (-input.abs()).exp()).log() + (-input).relu()  # -log σ(x)
+    # -log σ(x) = relu(-x) + log(1 + exp(-|x|)). |x| is spelled with `where` so that its
+    # derivative at x = 0 is 1 (abs' would be 0 there): the gradient is then σ(x) - 1 at 0 too.
+    magnitude = where(input.data >= 0, input, -input)
+    log_sigmoid_neg = (1 + (-magnitude).exp()).log() + (-input).relu()
     if pos_weight is None:
         losses = (1 - target) * input + log_sigmoid_neg
     else:
