@@ -157,25 +157,24 @@ def export(
 def runs(
     root: Annotated[Path, typer.Option(help="Folder holding run folders.")] = Path("runs"),
 ) -> None:
-    """Table of runs with their key metrics."""
+    """Table of runs (folders under --root) with the metric each recipe promises."""
     from dllab.train.run_dir import list_runs
 
-    table = Table(
-        *map(_key_column, ("run", "recipe", "steps", "train s", "best val acc", "test acc")),
-        "stopped by",
-    )
+    table = Table(_key_column("run"), "steps", "train s", "metric", "val", "test", "stop")
     for path, s in list_runs(root):
         if s is None:
-            table.add_row(str(path), "-", "-", "-", "-", "-", "unfinished")
+            table.add_row(path.name, "-", "-", "-", "-", "-", "unfinished")
             continue
+        # Each recipe names the metric it promises; classification runs default to accuracy.
+        name = ((s.get("target") or {}).get("metric") or "test/accuracy").split("/")[-1]
         best, test = s.get("best") or {}, s.get("test") or {}
         table.add_row(
-            str(path),
-            s["recipe"],
+            path.name,
             str(s["steps"]),
             f"{s['train_seconds']:.1f}",
-            f"{best.get('val/accuracy', float('nan')):.4f}",
-            f"{test.get('test/accuracy', float('nan')):.4f}",
+            name,
+            f"{best.get('val/' + name, float('nan')):.4f}",
+            f"{test.get('test/' + name, float('nan')):.4f}",
             s["stop_reason"],
         )
     console.print(table)

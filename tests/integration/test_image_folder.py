@@ -26,9 +26,18 @@ def _write_folder(root, per_class=24, size=20, seed=0):
 
 def test_folder_recipe_trains_and_predicts(tmp_path, dllab):
     _write_folder(tmp_path / "shapes")
-    out = dllab("run", "quickstart", "data.name=folder", f"data.path={tmp_path / 'shapes'}",
-                "data.image_size=16", "data.num_workers=1", "train.max_epochs=8",
-                "--run-dir", "runs/shapes", cwd=tmp_path)
+    out = dllab(
+        "run",
+        "quickstart",
+        "data.name=folder",
+        f"data.path={tmp_path / 'shapes'}",
+        "data.image_size=16",
+        "data.num_workers=1",
+        "train.max_epochs=8",
+        "--run-dir",
+        "runs/shapes",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     run = tmp_path / "runs/shapes"
     summary = json.loads((run / "summary.json").read_text())
@@ -42,7 +51,13 @@ def test_folder_recipe_trains_and_predicts(tmp_path, dllab):
 def test_unreadable_file_in_folder_is_a_one_line_error(tmp_path, dllab):
     _write_folder(tmp_path / "shapes", per_class=4)
     (tmp_path / "shapes/train/bar/broken.png").write_bytes(b"\x89PNG not really")
-    out = dllab("run", "quickstart", "data.name=folder", f"data.path={tmp_path / 'shapes'}",
-                "data.image_size=16", cwd=tmp_path)
+    out = dllab(
+        "run",
+        "quickstart",
+        "data.name=folder",
+        f"data.path={tmp_path / 'shapes'}",
+        "data.image_size=16",
+        cwd=tmp_path,
+    )
     assert out.returncode == 2 and "broken.png" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

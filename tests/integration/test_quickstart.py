@@ -53,4 +53,4 @@ def test_eval_reproduces_the_summary(quick_run, dllab):
 
 def test_runs_table_lists_the_run(quick_run, dllab):
     out = dllab("runs", cwd=quick_run.parent.parent)
-    assert out.returncode == 0 and "quickstart" in out.stdout
+    assert out.returncode == 0 and "│ q " in out.stdout and "accuracy" in out.stdout

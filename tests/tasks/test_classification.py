@@ -54,8 +54,13 @@ def test_load_image_converts_and_resizes(tmp_path):
 
 
 def test_predict_images_uses_the_metadata_preprocessing(tmp_path):
-    meta = {"in_channels": 1, "image_size": 8, "mean": [0.5], "std": [0.25],
-            "classes": [str(i) for i in range(10)]}
+    meta = {
+        "in_channels": 1,
+        "image_size": 8,
+        "mean": [0.5],
+        "std": [0.25],
+        "classes": [str(i) for i in range(10)],
+    }
     model = create_model("quickstart-cnn", num_classes=10, in_channels=1, image_size=8).eval()
     Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "a.png")
     [p] = predict_images(model, meta, [str(tmp_path / "a.png")], top_k=3)
