@@ -114,8 +114,10 @@ class TestProbe(Callback):
                 self.first = trainer.elapsed()
 
 
-def ours(data, seed: int, target: float, threads: int, root: Path) -> dict:
-    recipe = load_recipe("fashion-mnist-fast", [f"train.seed={seed}", f"train.threads={threads}"])
+def ours(data, seed: int, target: float, threads: int, root: Path, overrides=()) -> dict:
+    recipe = load_recipe(
+        "fashion-mnist-fast", [f"train.seed={seed}", f"train.threads={threads}", *overrides]
+    )
     probe = TestProbe(data.test.images, data.test.labels, target)
     run = run_recipe(
         recipe,
@@ -148,6 +150,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--target", type=float, default=0.90)
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("overrides", nargs="*", help="recipe overrides for fashion-mnist-fast")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = load_image_dataset("fashion-mnist", val_fraction=0.0833, seed=0)
@@ -164,7 +167,7 @@ def main() -> None:
                     f"({b['gflops']:.1f} GFLOP/s)",
                     flush=True,
                 )
-            f = ours(data, seed, args.target, args.threads, Path(tmp))
+            f = ours(data, seed, args.target, args.threads, Path(tmp), args.overrides)
             fast.append(f)
             print(
                 f"fashion-mnist-fast seed {seed}: {f['seconds']:.1f} s to {args.target}; "

@@ -97,6 +97,7 @@ def build_trainer(
         precision=t.precision,
         device=device,
         val_every=t.val_every,
+        channels_last=t.channels_last,
         callbacks=callbacks,
     )
 

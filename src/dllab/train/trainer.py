@@ -196,8 +196,12 @@ class Trainer:
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):
             batch = batch.to(self.device, non_blocking=True)
-            if batch.ndim == 4:
-                batch = batch.contiguous(memory_format=self.memory_format)
+            # `.contiguous(channels_last)` keeps NCHW strides when C == 1 (both layouts are
+            # "contiguous" then), and oneDNN would run the whole net in NCHW: restride.
+            cl = self.memory_format == torch.channels_last
+            if cl and batch.ndim == 4 and batch.stride(1) != 1:
+                layout = torch.empty_like(batch, memory_format=torch.channels_last)
+                batch = layout.copy_(batch)
             return batch
         if isinstance(batch, list | tuple):
             return type(batch)(self._to_device(b) for b in batch)
