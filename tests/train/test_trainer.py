@@ -2,6 +2,7 @@
 
 import io
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -185,3 +186,31 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     text = stream.getvalue()
     assert "eta" in text and "validation after epoch 2" in text and "\x1b[" not in text
     assert not math.isnan(float(text.split("loss ")[1].split()[0]))
+
+
+def test_channels_last_reaches_the_trainer_and_restrides_grey_batches():
+    """C == 1 batches look contiguous in both layouts; they must still arrive as NHWC."""
+    from dllab.config import load_recipe
+
+    recipe = load_recipe("fashion-mnist-fast")
+    assert recipe.train.channels_last
+    from dllab.experiment import build_trainer
+
+    class Tiny:
+        def train_batches(self):
+            return TensorBatches(
+                torch.zeros(8, 1, 4, 4), torch.zeros(8), batch_size=4, shuffle=False
+            )
+
+        def model_metadata(self):
+            return {}
+
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+    trainer = build_trainer(
+        recipe, Tiny(), model, opt, Path("unused"), torch.device("cpu"), progress=False
+    )
+    assert trainer.memory_format == torch.channels_last
+    x = torch.randn(16, 1, 28, 28)[torch.arange(8)]  # a gathered batch: NCHW strides
+    assert x.stride(1) != 1 and trainer._to_device(x).stride(1) == 1
+    assert torch.equal(trainer._to_device(x), x)
