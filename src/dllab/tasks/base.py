@@ -29,8 +29,9 @@ class Prediction:
     """One input's result, as `dllab predict` prints it."""
 
     source: str
-    labels: list[str]  # top-k, best first
-    scores: list[float]
+    labels: list[str] = field(default_factory=list)  # top-k, best first
+    scores: list[float] = field(default_factory=list)
+    text: str | None = None  # free-form result (a translation, entities with spans); shown as is
 
 
 class Task(Protocol):

@@ -1,0 +1,138 @@
+"""Text plumbing shared by the text tasks: tokenisers, a vocabulary, and reading user text.
+
+The vocabulary is plain data (a list of tokens) so it travels inside a checkpoint's JSON
+metadata, and `dllab predict` rebuilds the exact same token ids without the training corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from dllab.errors import InputError
+
+__all__ = [
+    "PAD",
+    "UNK",
+    "Vocab",
+    "char_tokenize",
+    "fit_to_context",
+    "jieba_tokenize",
+    "read_text_inputs",
+    "tokenizer",
+]
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+def char_tokenize(text: str) -> list[str]:
+    """One token a character, whitespace dropped: the natural unit for Chinese."""
+    return [c for c in text if not c.isspace()]
+
+
+def jieba_tokenize(text: str) -> list[str]:
+    """Words by jieba (dictionary + HMM for unknown words), whitespace dropped."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # it announces loading its dictionary otherwise
+    return [w for w in jieba.lcut(text) if not w.isspace()]
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
+    "char": char_tokenize,
+    "jieba": jieba_tokenize,
+}
+
+
+def tokenizer(name: str) -> Callable[[str], list[str]]:
+    from dllab.errors import ConfigError
+
+    if name not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
+    return TOKENIZERS[name]
+
+
+@dataclass
+class Vocab:
+    """Token <-> id. Ids 0 and 1 are `<pad>` and `<unk>`; other specials follow, then tokens
+    by falling frequency (ties by first appearance, so it is deterministic)."""
+
+    tokens: list[str]
+
+    def __post_init__(self) -> None:
+        if self.tokens[:2] != [PAD, UNK]:
+            raise ValueError("a Vocab starts with <pad>, <unk>")
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(
+        cls,
+        sequences: Iterable[Sequence[str]],
+        min_freq: int = 1,
+        max_size: int | None = None,
+        specials: Sequence[str] = (),
+    ) -> Vocab:
+        counts: Counter[str] = Counter()
+        for seq in sequences:
+            counts.update(seq)
+        fixed = [PAD, UNK, *specials]
+        kept = [t for t, c in counts.most_common() if c >= min_freq and t not in fixed]
+        if max_size is not None:
+            kept = kept[: max(0, max_size - len(fixed))]
+        return cls(fixed + kept)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def pad_id(self) -> int:
+        return 0
+
+    @property
+    def unk_id(self) -> int:
+        return 1
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        return [self.index.get(t, 1) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+    def unknown_rate(self, sequences: Iterable[Sequence[str]]) -> float:
+        """Share of tokens that map to `<unk>` (reported, so a bad vocabulary is visible)."""
+        total = unknown = 0
+        for seq in sequences:
+            total += len(seq)
+            unknown += sum(t not in self.index for t in seq)
+        return unknown / max(total, 1)
+
+
+def read_text_inputs(inputs: Sequence[str]) -> list[str]:
+    """`dllab predict` inputs for text tasks: the strings themselves, or `-` for one text a line
+    of standard input. Empty or whitespace-only text is a user error (exit 2)."""
+    texts: list[str] = []
+    for item in inputs:
+        if item == "-":
+            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
+            continue
+        if not item.strip():
+            raise InputError("empty text: give some characters to predict on (or - for stdin)")
+        texts.append(item.strip())
+    if not texts:
+        raise InputError("no text to predict on: standard input was empty")
+    return texts
+
+
+def fit_to_context(ids: list[int], max_len: int, what: str = "text") -> list[int]:
+    """Truncate to the model's context with a warning, never a crash."""
+    if len(ids) > max_len:
+        warnings.warn(
+            f"{what} has {len(ids)} tokens, more than the model's {max_len}; truncated",
+            stacklevel=2,
+        )
+        return ids[:max_len]
+    return ids
