@@ -227,6 +227,36 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
     ),
     Exercise(
+        "masked_mha",
+        "attention",
+        text(
+            "Multi-head attention with padding and causal masks, equal to nn.MultiheadAttention",
+            "带填充掩码与因果掩码的多头注意力，结果与 nn.MultiheadAttention 一致",
+        ),
+        (
+            text(
+                "in_proj_weight.chunk(3) gives W_q, W_k, W_v (and the bias likewise). Split "
+                "each projection into heads: (B, L, d) -> (B, L, h, d / h) -> (B, h, L, d / h).",
+                "in_proj_weight.chunk(3) 得到 W_q、W_k、W_v（偏置同理）。把每个投影拆成多头："
+                "(B, L, d) -> (B, L, h, d / h) -> (B, h, L, d / h)。",
+            ),
+            text(
+                "Build one bool `blocked` (B, 1, T, S): key_padding_mask[:, None, None, :] "
+                "(True at padding) OR, if causal, torch.ones(T, S).triu(1) (the future). It "
+                "broadcasts over the heads.",
+                "构造一个 bool 的 `blocked` (B, 1, T, S)：key_padding_mask[:, None, None, :]"
+                "（填充处为 True），如果 causal 再或上 torch.ones(T, S).triu(1)（未来）。"
+                "它会在头的维度上广播。",
+            ),
+            text(
+                "scores.masked_fill(blocked, float('-inf')) BEFORE the softmax: exp(-inf) = 0, "
+                "and each row still sums to 1. Zeroing weights after the softmax does not.",
+                "在 softmax 之前 scores.masked_fill(blocked, float('-inf'))：exp(-inf) = 0，"
+                "每行之和仍为 1。softmax 之后再置零就不是了。",
+            ),
+        ),
+    ),
+    Exercise(
         "tensor_ops",
         "tensor_ops",
         text(
@@ -391,6 +421,34 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
     ),
     Exercise(
+        "gru_cell",
+        "lstm_timeseries",
+        text(
+            "One GRU step and a whole sequence in NumPy, equal to torch.nn.GRU",
+            "用 NumPy 实现 GRU 单步与整段序列，结果与 torch.nn.GRU 一致",
+        ),
+        (
+            text(
+                "Compute both products once: x @ W_ih.T + b_ih and h @ W_hh.T + b_hh, each "
+                "(N, 3H); split each into three (N, H) blocks in PyTorch's order r, z, n.",
+                "两个矩阵乘法各算一次：x @ W_ih.T + b_ih 和 h @ W_hh.T + b_hh，形状都是 "
+                "(N, 3H)；各自按 PyTorch 的顺序 r、z、n 切成三块 (N, H)。",
+            ),
+            text(
+                "r = sigmoid(i_r + h_r), z = sigmoid(i_z + h_z), n = tanh(i_n + r * h_n): "
+                "the reset gate multiplies the hidden side AFTER its product, bias included.",
+                "r = sigmoid(i_r + h_r)，z = sigmoid(i_z + h_z)，n = tanh(i_n + r * h_n)："
+                "重置门乘在 h 一侧的矩阵乘积（含偏置）之后。",
+            ),
+            text(
+                "h' = (1 - z) * n + z * h: z is how much of the old state survives. "
+                "gru_sequence loops over time and keeps every h.",
+                "h' = (1 - z) * n + z * h：z 表示旧状态保留多少。gru_sequence 沿时间循环，"
+                "保存每一步的 h。",
+            ),
+        ),
+    ),
+    Exercise(
         "lstm_forecaster",
         "lstm_timeseries",
         text(
@@ -415,6 +473,38 @@ EXERCISES: tuple[Exercise, ...] = (
                 "oldest value, repeat. Use model.eval() and torch.no_grad().",
                 "forecast：保持窗口长度不变；预测一个值，追加到末尾，丢掉最早的值，重复。"
                 "使用 model.eval() 和 torch.no_grad()。",
+            ),
+        ),
+    ),
+    Exercise(
+        "viterbi",
+        "lstm_timeseries",
+        text(
+            "Viterbi decoding of a linear-chain CRF (a BiLSTM-CRF tagger's last step)",
+            "线性链 CRF 的 Viterbi 解码（BiLSTM-CRF 标注器的最后一步）",
+        ),
+        (
+            text(
+                "best[j] after step t is the score of the best path ending in tag j. Start with "
+                "best = start + emissions[0]; the (K, K) array best[:, None] + transitions holds "
+                "every way to reach tag j (columns) from tag i (rows).",
+                "第 t 步之后 best[j] 是以 tag j 结尾的最佳路径的分数。初始化 best = start + "
+                "emissions[0]；(K, K) 数组 best[:, None] + transitions 列出从 tag i（行）到 "
+                "tag j（列）的所有走法。",
+            ),
+            text(
+                "Take the max over the rows (axis 0) and add emissions[t]; store the argmax "
+                "over the rows as back-pointers. The best tag at each position alone is not "
+                "the answer: transitions tie the positions together.",
+                "对行（axis 0）取最大值再加上 emissions[t]；把按行的 argmax 存为回溯指针。"
+                "每个位置单独最好的 tag 不是答案：转移分数把各位置联系在一起。",
+            ),
+            text(
+                "At the sentence's last real token add `end`, take the argmax, then follow the "
+                "back-pointers from the end to the start and reverse. Padding (mask False) is "
+                "not decoded.",
+                "在句子最后一个真实 token 处加上 `end`，取 argmax，再从后往前沿回溯指针走，"
+                "最后反转。填充部分（mask 为 False）不解码。",
             ),
         ),
     ),
@@ -471,6 +561,68 @@ EXERCISES: tuple[Exercise, ...] = (
                 "x = norm2(x + linear2(relu(linear1(x)))). F.layer_norm takes the weights.",
                 "Post-norm（2017 年论文和 PyTorch 的默认）：x = norm1(x + attn(x))；"
                 "x = norm2(x + linear2(relu(linear1(x))))。F.layer_norm 可以传入权重。",
+            ),
+        ),
+    ),
+    Exercise(
+        "sinusoidal_positions",
+        "transformer",
+        text(
+            "Sinusoidal encodings of any positions, and the matrix that shifts them",
+            "任意位置的正弦位置编码，以及平移它们的矩阵",
+        ),
+        (
+            text(
+                "w_i = base ** (-2i / d_model) for i = 0..d_model/2 - 1; the angles are "
+                "positions[..., None] * w, shape (*positions.shape, d_model / 2).",
+                "w_i = base ** (-2i / d_model)，i = 0..d_model/2 - 1；角度是 "
+                "positions[..., None] * w，形状为 (*positions.shape, d_model / 2)。",
+            ),
+            text(
+                "pe[..., 0::2] = sin(angles), pe[..., 1::2] = cos(angles): the ellipsis works "
+                "for positions of any shape. Use the base you are given.",
+                "pe[..., 0::2] = sin(angles)，pe[..., 1::2] = cos(angles)：省略号让任意形状的 "
+                "positions 都适用。使用传入的 base。",
+            ),
+            text(
+                "sin(a + b) = sin a cos b + cos a sin b and cos(a + b) = cos a cos b - sin a sin b "
+                "with b = k w_i: rows 2i and 2i + 1 of M are [cos, sin] and [-sin, cos] in "
+                "columns 2i, 2i + 1.",
+                "sin(a + b) = sin a cos b + cos a sin b，cos(a + b) = cos a cos b - sin a sin b，"
+                "其中 b = k w_i：M 的第 2i 行和第 2i + 1 行在第 2i、2i + 1 列上分别是 [cos, sin] 和 "
+                "[-sin, cos]。",
+            ),
+        ),
+    ),
+    Exercise(
+        "beam_search",
+        "transformer",
+        text(
+            "Beam search with finished hypotheses and length normalisation",
+            "带已完成假设与长度归一化的束搜索（beam search）",
+        ),
+        (
+            text(
+                "Scores are sums of log-probabilities: extending by a token adds log p, so "
+                "scores[i, v] = score_i + logp[i, v] for all live i and tokens v at once; "
+                "np.argsort(scores, axis=None)[::-1] ranks them all.",
+                "分数是对数概率之和：扩展一个 token 就加上 log p，所以对所有活跃的 i 和 token v "
+                "一次算出 scores[i, v] = score_i + logp[i, v]；np.argsort(scores, axis=None)[::-1] "
+                "给它们全部排序。",
+            ),
+            text(
+                "Keep beam_size - len(finished) extensions. One that ends in eos goes to the "
+                "finished list and is never extended again; the loop stops when none is live or "
+                "after max_len steps.",
+                "保留 beam_size - len(finished) 个扩展。以 eos 结尾的放进已完成列表，不再扩展；"
+                "没有活跃假设或走满 max_len 步时停止。",
+            ),
+            text(
+                "Rank finished + live by score / len(tokens) ** length_penalty (tokens after bos, "
+                "eos included). Every token adds a negative number, so without this the "
+                "shortest hypotheses win.",
+                "按 score / len(tokens) ** length_penalty 给 已完成 + 活跃 的假设排序（tokens 不含 "
+                "bos，含 eos）。每个 token 都加上一个负数，不归一化的话最短的假设总是赢。",
             ),
         ),
     ),
