@@ -51,10 +51,18 @@ class OptimConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    name: Literal["none", "step", "multistep", "cosine", "warmup-cosine", "onecycle", "plateau"] = (
-        "none"
-    )
+    name: Literal[
+        "none",
+        "step",
+        "multistep",
+        "cosine",
+        "warmup-cosine",
+        "onecycle",
+        "plateau",
+        "inverse-sqrt",
+    ] = "none"
     warmup_fraction: float = Field(0.05, ge=0, lt=1)  # warmup-cosine: share of steps warming
+    warmup_steps: int = Field(4000, ge=1)  # inverse-sqrt: linear warmup, then lr ~ 1/sqrt(step)
     pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle: share of steps rising to the peak
     div_factor: float = Field(25.0, gt=0)  # onecycle: start lr = lr / div_factor
     final_div_factor: float = Field(1e4, gt=0)  # onecycle: end lr = start lr / this

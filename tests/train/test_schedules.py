@@ -47,3 +47,10 @@ def test_cosine_none_and_plateau():
     assert _lrs("cosine")[-1] < 0.001
     assert set(_lrs("none")) == {0.1}
     assert min(_lrs("plateau", patience=1)) < 0.1
+
+
+def test_inverse_sqrt_warms_linearly_then_decays_as_one_over_sqrt_step():
+    lrs = _lrs("inverse-sqrt", steps=400, warmup_steps=100)
+    assert lrs[0] == pytest.approx(0.1 / 100) and lrs[49] == pytest.approx(0.1 * 50 / 100)
+    assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 99
+    assert lrs[399] == pytest.approx(0.1 * (100 / 400) ** 0.5)  # 4x the warmup: half the peak

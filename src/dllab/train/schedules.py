@@ -13,6 +13,20 @@ from torch.optim import lr_scheduler as S
 from dllab.config import ScheduleConfig
 
 
+class InverseSqrt:
+    """Linear warmup to the peak over `warmup` steps, then decay as 1 / sqrt(step): the
+    Transformer paper's schedule (Vaswani et al. 2017, eq. 3) as a factor of the peak rate,
+    `min(s / warmup, sqrt(warmup / s))` at step s = 1, 2, ... (a class, so that LambdaLR's
+    state is the plain number `warmup`)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+
+    def __call__(self, step: int) -> float:
+        s = step + 1
+        return min(s / self.warmup, (self.warmup / s) ** 0.5)
+
+
 def build_scheduler(
     cfg: ScheduleConfig,
     optimizer: torch.optim.Optimizer,
@@ -52,6 +66,8 @@ def build_scheduler(
             div_factor=cfg.div_factor,
             final_div_factor=cfg.final_div_factor,
         )
+    if cfg.name == "inverse-sqrt":
+        return S.LambdaLR(optimizer, InverseSqrt(cfg.warmup_steps))
     if cfg.name == "plateau":
         return S.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=cfg.patience)
     raise AssertionError(cfg.name)
