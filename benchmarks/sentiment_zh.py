@@ -1,0 +1,206 @@
+"""Chinese review sentiment: our models against TF-IDF + logistic regression, same splits.
+
+For each seed, the reviews are deduplicated, conflicting texts dropped, and split 81/9/10
+exactly as the `sentiment` task does (`data/reviews.py`, the seed picks the split). On that
+split the script trains, in this one process:
+
+- baselines (scikit-learn): TF-IDF of character 1-3-grams, and of jieba word 1-2-grams, each
+  with a logistic regression whose C (1, 4 or 16) is picked on the validation part;
+- our recipes through `dllab run`'s own code path: from scratch (`sentiment-zh-textcnn`,
+  `sentiment-zh`), with pretrained embeddings (`--embeddings RUN_DIR`, a skip-gram run), and
+  fine-tuning a pretrained encoder (`--encoder RUN_DIR`, a masked-LM run);
+
+and prints one table of test accuracy and macro-F1 averaged over the seeds, the best of ours
+minus the best baseline, and the load average (timings on a shared machine are pessimistic).
+
+    python benchmarks/sentiment_zh.py [--seeds 0 1 2] [--threads 1] [--rows ...]
+        [--embeddings RUN_DIR] [--encoder RUN_DIR] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dllab.config import load_recipe, load_resolved
+from dllab.data.reviews import load_reviews, split_reviews
+from dllab.data.text import jieba_tokenize
+from dllab.experiment import run_recipe
+
+VAL_FRACTION = TEST_FRACTION = 0.1  # the recipes' values
+
+
+def _load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+# ---------------------------------------------------------------- baselines
+def tfidf_lr(analyzer: str | Callable, ngrams: tuple[int, int]) -> Callable[[int], dict]:
+    """A baseline for one seed: fit TF-IDF on train, pick C on val, score test."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+
+    corpus = load_reviews()
+    texts = np.array(corpus.texts, dtype=object)
+    labels = np.array(corpus.labels)
+
+    def run(seed: int) -> dict:
+        split = split_reviews(
+            corpus.labels, val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION, seed=seed
+        )
+        idx = {k: v.numpy() for k, v in split.items()}
+        t0 = time.perf_counter()
+        if callable(analyzer):  # words: tokenise once, then n-grams of the token lists
+            vec = TfidfVectorizer(
+                analyzer=lambda toks: [
+                    " ".join(toks[i : i + n])
+                    for n in range(ngrams[0], ngrams[1] + 1)
+                    for i in range(len(toks) - n + 1)
+                ],
+                sublinear_tf=True,
+            )
+            docs = {k: [analyzer(t) for t in texts[v]] for k, v in idx.items()}
+        else:
+            vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, sublinear_tf=True)
+            docs = {k: list(texts[v]) for k, v in idx.items()}
+        x = {"train": vec.fit_transform(docs["train"])}
+        x["val"], x["test"] = vec.transform(docs["val"]), vec.transform(docs["test"])
+        best = None
+        for c in (1.0, 4.0, 16.0):
+            lr = LogisticRegression(C=c, max_iter=3000).fit(x["train"], labels[idx["train"]])
+            val = accuracy_score(labels[idx["val"]], lr.predict(x["val"]))
+            if best is None or val > best[0]:
+                best = (val, c, lr)
+        assert best is not None
+        pred = best[2].predict(x["test"])
+        y = labels[idx["test"]]
+        return {
+            "accuracy": float(accuracy_score(y, pred)),
+            "f1": float(f1_score(y, pred, average="macro")),
+            "seconds": time.perf_counter() - t0,
+            "note": f"C={best[1]:g}",
+        }
+
+    return run
+
+
+# ---------------------------------------------------------------- our recipes
+def recipe_row(recipe: str, overrides: list[str], threads: int) -> Callable[[int], dict]:
+    def run(seed: int) -> dict:
+        r = load_recipe(recipe, [*overrides, f"train.seed={seed}", f"train.threads={threads}"])
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir = run_recipe(r, run_dir=Path(tmp) / "run", echo=lambda _: None, progress=False)
+            summary = json.loads((run_dir / "summary.json").read_text("utf-8"))
+            data = (run_dir / "data.md").read_text("utf-8")
+        test = summary["test"]
+        note = next((line[2:] for line in data.splitlines() if "pretrained" in line), "")
+        return {
+            "accuracy": test["test/accuracy"],
+            "f1": test["test/f1"],
+            "seconds": summary["train_seconds"],
+            "note": f"{summary['epochs']} ep; {note}".strip("; "),
+        }
+
+    return run
+
+
+def embedding_overrides(run_dir: str) -> list[str]:
+    """Overrides that feed a skip-gram run's vectors to a recipe: its unit picks the
+    tokenizer (characters, or jieba words for the corpus's words), its size the embedding."""
+    from dllab.models.pretrained import load_word_vectors
+
+    unit = load_resolved(Path(run_dir) / "config.yaml").model.kwargs.get("unit", "word")
+    _, vectors = load_word_vectors(Path(run_dir))
+    return [
+        f"model.kwargs.pretrained_embeddings={run_dir}",
+        f"model.kwargs.tokenizer={'char' if unit == 'char' else 'jieba'}",
+        f"model.kwargs.embed_dim={vectors.shape[1]}",
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--embeddings", help="a skip-gram run folder (word or char vectors)")
+    ap.add_argument("--encoder", help="a masked-LM run folder")
+    ap.add_argument("--rows", nargs="*", help="only these row names (default: all)")
+    ap.add_argument("--json", type=Path, help="write every result here as it comes")
+    ap.add_argument("--override", nargs="*", default=[], help="extra overrides for our recipes")
+    args = ap.parse_args()
+
+    rows: dict[str, tuple[str, Callable[[int], dict]]] = {
+        "tfidf-char": ("baseline", tfidf_lr("char", (1, 3))),
+        "tfidf-jieba": ("baseline", tfidf_lr(jieba_tokenize, (1, 2))),
+        "textcnn": ("scratch", recipe_row("sentiment-zh-textcnn", args.override, args.threads)),
+        "bilstm-attention": ("scratch", recipe_row("sentiment-zh", args.override, args.threads)),
+    }
+    if args.embeddings:
+        extra = [*embedding_overrides(args.embeddings), *args.override]
+        rows["textcnn+emb"] = (
+            "pretrained emb",
+            recipe_row("sentiment-zh-textcnn", extra, args.threads),
+        )
+        rows["bilstm-attention+emb"] = (
+            "pretrained emb",
+            recipe_row("sentiment-zh", extra, args.threads),
+        )
+    if args.encoder:
+        extra = [f"model.kwargs.pretrained_encoder={args.encoder}", *args.override]
+        rows["bert+mlm"] = ("pretrained enc", recipe_row("sentiment-zh-bert", extra, args.threads))
+    if args.rows:
+        rows = {k: v for k, v in rows.items() if k in args.rows}
+
+    print(f"load average at start: {_load()} (1, 5, 15 min); seeds {args.seeds}", flush=True)
+    results: dict[str, list[dict]] = {}
+    for name, (_, run) in rows.items():
+        results[name] = []
+        for seed in args.seeds:
+            res = {**run(seed), "seed": seed, "load": _load()}
+            results[name].append(res)
+            print(
+                f"{name:<22} seed {seed}: accuracy {res['accuracy']:.4f} f1 {res['f1']:.4f} "
+                f"({res['seconds']:.0f} s, load {res['load']}) {res['note']}",
+                flush=True,
+            )
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+
+    print(f"\nload average at end: {_load()}\n")
+    print("| row | kind | accuracy (mean ± sd) | macro-F1 | train s (mean) | per seed |")
+    print("|---|---|---|---|---|---|")
+    means = {}
+    for name, res in results.items():
+        acc = [r["accuracy"] for r in res]
+        f1 = [r["f1"] for r in res]
+        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        means[name] = statistics.mean(acc)
+        print(
+            f"| {name} | {rows[name][0]} | {means[name]:.4f} ± {sd:.4f} | "
+            f"{statistics.mean(f1):.4f} | {statistics.mean(r['seconds'] for r in res):.0f} | "
+            + " ".join(f"{a:.4f}" for a in acc)
+            + " |"
+        )
+    base = {k: v for k, v in means.items() if rows[k][0] == "baseline"}
+    ours = {k: v for k, v in means.items() if rows[k][0] != "baseline"}
+    if base and ours:
+        b, o = max(base, key=base.get), max(ours, key=ours.get)  # type: ignore[arg-type]
+        gap = 100 * (ours[o] - base[b])
+        verdict = "meets" if gap >= 1.0 else "does NOT meet"
+        print(
+            f"\nbest of ours {o} {ours[o]:.4f} vs best baseline {b} {base[b]:.4f}: "
+            f"{gap:+.2f} points ({verdict} the +1 point goal)"
+        )
+
+
+if __name__ == "__main__":
+    main()
