@@ -1,0 +1,186 @@
+"""Chinese sentiment: a short real training beats the majority class; predict reads text
+(strings or stdin), refuses empty text, truncates long text and survives unknown characters;
+batches give every text the same logits; pretrained embeddings and encoders are loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dllab.cli import app
+from dllab.config import load_recipe
+from dllab.data.text import Vocab
+from dllab.errors import ConfigError, InputError
+from dllab.experiment import run_recipe
+from dllab.models import create_model
+from dllab.tasks import create_task
+from dllab.tasks.sentiment import embedding_layer, init_embeddings, predict_texts
+from dllab.train.checkpoint import save_checkpoint
+
+runner = CliRunner()
+SMALL_CNN = [
+    "model.kwargs.embed_dim=32",
+    "model.kwargs.num_filters=32",
+    "model.kwargs.max_len=100",
+]
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory) -> Path:
+    """A small TextCNN over characters, 100 steps (~10 s): one real run shared by the tests.
+    One thread: on a busy 2-core machine a second one spins and made steps 20x slower."""
+    recipe = load_recipe(
+        "sentiment-zh-textcnn", [*SMALL_CNN, "train.max_steps=100", "train.threads=1"]
+    )
+    root = tmp_path_factory.mktemp("sentiment")
+    return run_recipe(recipe, run_dir=root / "run", echo=lambda _: None, progress=False)
+
+
+@pytest.fixture(scope="module")
+def task():
+    t = create_task("sentiment", recipe=load_recipe("sentiment-zh", ["model.kwargs.max_len=60"]))
+    t.setup()
+    return t
+
+
+def test_short_training_beats_the_majority_class(short_run: Path) -> None:
+    summary = json.loads((short_run / "summary.json").read_text())
+    majority = 9_031 / 17_363  # negative reviews after deduplication
+    assert summary["test"]["test/accuracy"] > majority + 0.12
+    assert summary["test"]["test/f1"] > 0.6
+    data = (short_run / "data.md").read_text()
+    assert "47 in both files dropped" in data and "17,410 distinct" in data
+    assert (short_run / "confusion.png").stat().st_size > 5_000
+
+
+def test_predict_prints_label_and_probability(short_run: Path) -> None:
+    out = runner.invoke(app, ["predict", str(short_run), "这个手机很好用", "--top-k", "1"])
+    assert out.exit_code == 0, out.output
+    line = out.output.strip()
+    assert line.startswith("这个手机很好用: ")
+    label, prob = line.split(": ")[1].split()
+    assert label in ("positive", "negative") and 0.5 <= float(prob) <= 1.0
+
+
+def test_predict_reads_stdin_and_refuses_empty_text(short_run: Path) -> None:
+    out = runner.invoke(app, ["predict", str(short_run), "-"], input="很好\n\n太差了\n")
+    assert out.exit_code == 0, out.output
+    lines = out.output.strip().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["很好", "太差了"]
+    assert all("positive" in ln and "negative" in ln for ln in lines)  # top-2 of 2 classes
+    out = runner.invoke(app, ["predict", str(short_run), "   "])  # `main` turns it into exit 2
+    assert isinstance(out.exception, InputError) and "empty text" in str(out.exception)
+
+
+def test_long_text_is_truncated_with_a_warning_and_unknown_characters_still_predict(
+    short_run: Path,
+) -> None:
+    from dllab.experiment import load_trained
+
+    model, meta = load_trained(short_run)
+    with pytest.warns(UserWarning, match="truncated"):
+        (long,) = predict_texts(model, meta, ["好" * 5000], top_k=1)
+    assert long.source.endswith("…") and len(long.labels) == 1
+    with pytest.warns(UserWarning, match="no token"):
+        (odd,) = predict_texts(model, meta, ["\U0001f600\U0001f601"], top_k=2)
+    assert sorted(odd.labels) == ["negative", "positive"]
+    assert sum(odd.scores) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(InputError):
+        predict_texts(model, meta, [""], top_k=1)
+
+
+def test_a_text_gets_the_same_logits_alone_or_in_any_batch(task) -> None:
+    torch.manual_seed(0)
+    model = create_model(
+        "bilstm-attention", vocab_size=len(task.vocab_), embed_dim=8, hidden_size=8
+    )
+    model.eval()
+    x, lengths, y = next(task.train_batches().epoch(0))
+    assert x.shape[1] == int(lengths.max()) and len(y) == len(lengths)
+    assert bool((x[torch.arange(len(x)), lengths - 1] != 0).all())  # last real token
+    batch = model(x, lengths)
+    alone = torch.cat([model(x[i : i + 1, : lengths[i]], lengths[i : i + 1]) for i in range(8)])
+    torch.testing.assert_close(batch[:8], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_vocabulary_comes_from_the_training_split_only(task) -> None:
+    train_chars = {c for t in task.texts_["train"] for c in t if not c.isspace()}
+    assert set(task.vocab_.tokens[2:]) <= train_chars
+    only_in_test = {c for t in task.texts_["test"] for c in t} - train_chars
+    assert only_in_test  # a few rare characters are only in the test split
+    assert not only_in_test & set(task.vocab_.tokens)
+
+
+def test_attention_picture_over_test_texts(task, tmp_path: Path) -> None:
+    model = create_model(
+        "bilstm-attention", vocab_size=len(task.vocab_), embed_dim=8, hidden_size=8
+    )
+    paths = task.visualize(model, tmp_path, device=torch.device("cpu"))
+    assert tmp_path / "attention.png" in paths and tmp_path / "confusion.png" in paths
+    rows = json.loads((tmp_path / "attention.json").read_text())
+    assert len(rows) >= 4
+    for row in rows:
+        assert len(row["tokens"]) == len(row["weights"]) and sum(row["weights"]) == pytest.approx(1)
+        assert "".join(row["tokens"]) in {t.replace(" ", "") for t in task.texts_["test"]} or any(
+            "<unk>" in tok for tok in row["tokens"]
+        )
+
+
+def _save(run_dir: Path, model: torch.nn.Module, meta: dict) -> None:
+    save_checkpoint(
+        run_dir / "checkpoints" / "best.safetensors",
+        {"model": model.state_dict(), "meta": meta, "metrics": {}, "step": 1},
+    )
+
+
+def test_pretrained_embeddings_fill_the_rows_they_know(task, tmp_path: Path) -> None:
+    words = ["<pad>", "<unk>", "好", "差", "不在词表里"]
+    sg = create_model("skipgram", vocab_size=len(words), embed_dim=8)
+    _save(tmp_path, sg, {"task": "word2vec", "model": "skipgram", "vocab": words})
+    recipe = load_recipe(
+        "sentiment-zh",
+        ["model.kwargs.max_len=60", "model.kwargs.embed_dim=8", "model.kwargs.hidden_size=8"]
+        + [f"model.kwargs.pretrained_embeddings={tmp_path}"],
+    )
+    t = create_task("sentiment", recipe=recipe)
+    t.setup()
+    model = t.build_model()
+    weight = embedding_layer(model).weight
+    good = sg.in_embed.weight[2]
+    assert torch.equal(weight[t.vocab_.index["好"]], good)
+    assert torch.equal(weight[0], torch.zeros(8))
+    assert t.pretrained_["vocab_coverage"] == pytest.approx(2 / (len(t.vocab_) - 2))
+    assert "pretrained embeddings" in "\n".join(t.data_lines())
+    with pytest.raises(ConfigError, match="embed_dim=8"):
+        init_embeddings(torch.nn.Embedding(5, 4), Vocab(words), words[2:], torch.ones(3, 8))
+
+
+def test_pretrained_encoder_brings_its_vocabulary_and_weights(tmp_path: Path) -> None:
+    vocab = Vocab.build([list("这个手机很好用质量差")], specials=("[CLS]", "[SEP]", "[MASK]"))
+    sizes = {"d_model": 16, "n_heads": 2, "n_layers": 1, "max_len": 24}
+    mlm = create_model("bert-mlm-mini", vocab_size=len(vocab), **sizes)
+    meta = {
+        "task": "masked_lm",
+        "model": "bert-mlm-mini",
+        "model_kwargs": mlm.config.encoder_kwargs(),
+        "vocab": vocab.tokens,
+    }
+    _save(tmp_path, mlm, meta)
+    recipe = load_recipe("sentiment-zh-bert", [f"model.kwargs.pretrained_encoder={tmp_path}"])
+    t = create_task("sentiment", recipe=recipe)
+    t.setup()
+    model = t.build_model()
+    for k, v in mlm.encoder.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[k], v)
+    ids, lengths, _ = t.encoded_["train"]
+    assert bool((ids[:, 0] == vocab.index["[CLS]"]).all()) and int(lengths.max()) <= 24
+    assert ids[0, lengths[0] - 1] == vocab.index["[SEP]"]
+    meta = t.model_metadata()
+    assert meta["tokenizer"] == "char" and meta["wrap"] == ["[CLS]", "[SEP]"]
+    assert "pretrained_encoder" not in meta["model_kwargs"]
+    (p,) = predict_texts(model, meta, ["手机很好用"], top_k=2)
+    assert sorted(p.labels) == ["negative", "positive"]
