@@ -48,6 +48,7 @@ __all__ = [
 class SkipGramConfig:
     vocab_size: int = 20000  # words 0..vocab_size-1; the task sets it from its vocabulary
     embed_dim: int = 100  # word2vec.c's default size; enough for a 1 M-word corpus
+    sparse: bool = False  # sparse gradients: ~2x faster steps, but only with optim.name=sgd
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.embed_dim < 1:
@@ -147,8 +148,9 @@ class SkipGram(nn.Module):
     def __init__(self, cfg: SkipGramConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.in_embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
-        self.out_embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        # A batch touches a few thousand of the V rows: sparse gradients update only those.
+        self.in_embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, sparse=cfg.sparse)
+        self.out_embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, sparse=cfg.sparse)
         with torch.no_grad():
             self.in_embed.weight.uniform_(-0.5 / cfg.embed_dim, 0.5 / cfg.embed_dim)
             self.out_embed.weight.zero_()
