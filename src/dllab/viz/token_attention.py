@@ -36,11 +36,22 @@ CJK_FONTS = (
 _PER_LINE = 20  # tokens per line of cells; longer texts wrap
 
 
+_CJK_FILES = ("wqy", "notosanscjk", "notoserifcjk", "sourcehansans", "droidsansfallback", "uming")
+
+
 @cache
 def cjk_font() -> str | None:
     """The family name of an installed font with Chinese glyphs, or None."""
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    found = next((name for name in CJK_FONTS if name in installed), None)
+    if found:
+        return found
+    # matplotlib's font cache predates fonts installed after it was built: look on disk.
+    for path in font_manager.findSystemFonts():
+        if any(key in Path(path).name.lower() for key in _CJK_FILES):
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+    return None
 
 
 def plot_token_attention(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -48,8 +59,8 @@ def plot_token_attention(rows: list[dict[str, Any]], path: Path, title: str) -> 
 
     `rows`: dicts with `tokens` (list of str), `weights` (same length, summing to ~1), and
     optionally `true`, `pred` (labels) and `prob` (the predicted label's probability) for
-    the row's caption. A cell's shade is its weight divided by the row's largest weight, so
-    every row uses the whole scale; the weight itself is written under the token.
+    the row's caption. A cell's shade is its weight against the uniform `1/n` (three times
+    uniform or more is the darkest); the weight itself is written under the token.
     """
     font = cjk_font()
     lines_per_row = [max(1, -(-len(r["tokens"]) // _PER_LINE)) for r in rows]
@@ -70,7 +81,9 @@ def plot_token_attention(rows: list[dict[str, Any]], path: Path, title: str) -> 
         ax.text(0, y + 0.7, caption, fontsize=9, color="black" if ok else "firebrick")
         y += 1
         w = np.asarray(r["weights"], dtype=float)
-        shade = w / w.max() if w.size and w.max() > 0 else w
+        # Against the uniform weight 1/n: a token at 3/n or more gets the darkest shade, a
+        # row of equal weights a pale one, so "attended to nothing in particular" shows.
+        shade = np.clip(w * len(w) / 3.0, 0.0, 1.0)
         for j, token in enumerate(r["tokens"]):
             line, col = divmod(j, _PER_LINE)
             cy = y + line
@@ -88,7 +101,15 @@ def plot_token_attention(rows: list[dict[str, Any]], path: Path, title: str) -> 
                 fontfamily=font or "sans-serif",
                 color="white" if shade[j] > 0.6 else "black",
             )
-            ax.text(col + 0.5, cy + 0.85, f"{w[j]:.2f}", ha="center", va="center", fontsize=5.5)
+            ax.text(
+                col + 0.5,
+                cy + 0.85,
+                f"{w[j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=5.5,
+                color="white" if shade[j] > 0.6 else "black",
+            )
         y += n_lines
     if not font:
         title += "\n(no CJK font installed: cells show token positions; tokens in attention.json;"
