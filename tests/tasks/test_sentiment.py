@@ -122,7 +122,7 @@ def test_attention_picture_over_test_texts(task, tmp_path: Path) -> None:
     paths = task.visualize(model, tmp_path, device=torch.device("cpu"))
     assert tmp_path / "attention.png" in paths and tmp_path / "confusion.png" in paths
     rows = json.loads((tmp_path / "attention.json").read_text())
-    assert len(rows) >= 4
+    assert len(rows) >= 3  # two right and one wrong per class, as far as there are some
     for row in rows:
         assert len(row["tokens"]) == len(row["weights"]) and sum(row["weights"]) == pytest.approx(1)
         assert "".join(row["tokens"]) in {t.replace(" ", "") for t in task.texts_["test"]} or any(

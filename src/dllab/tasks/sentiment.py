@@ -452,12 +452,16 @@ class SentimentTask:
         from dllab.viz.token_attention import plot_token_attention
 
         ids, lengths, _ = self.encoded_["test"]
-        right = (out["pred"] == out["true"]).nonzero().flatten().tolist()
-        wrong = (out["pred"] != out["true"]).nonzero().flatten().tolist()
-        short = [i for i in right + wrong if 6 <= int(lengths[i]) <= 30]
-        picked = [i for i in short if i in set(right)][:4] + [
-            i for i in short if i not in set(right)
-        ][:2]
+        # Per true class: two short texts it got right and one it got wrong (if any).
+        short = (lengths >= 6) & (lengths <= 30)
+        picked: list[int] = []
+        for c in range(len(self.classes)):
+            of_c = short & (out["true"] == c)
+            right = (of_c & (out["pred"] == c)).nonzero().flatten().tolist()
+            wrong = (of_c & (out["pred"] != c)).nonzero().flatten().tolist()
+            picked += right[:2] + wrong[:1]
+        if not picked:
+            return []
         x, lens = ids[picked].to(device), lengths[picked]
         x = x[:, : int(lens.max())]
         model.eval()
