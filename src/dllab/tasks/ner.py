@@ -468,7 +468,7 @@ def plot_per_type(table: list[tuple[str, dict[str, float]]], path: Path) -> Path
     """Grouped bars: precision, recall and F1 of each entity type on the test split."""
     from dllab.viz.figure import new_figure, save_figure
 
-    fig = new_figure(6, 3.2)
+    fig = new_figure(7, 3.2)
     ax = fig.add_subplot()
     width = 0.26
     for j, (key, name) in enumerate((("precision", "precision"), ("recall", "recall"),
@@ -482,7 +482,7 @@ def plot_per_type(table: list[tuple[str, dict[str, float]]], path: Path) -> Path
     ax.set_ylim(max(0.0, lo - 0.1), 1.02)
     ax.set_ylabel("score")
     ax.set_title("Entity-level precision, recall, F1 on the test split (support)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     return save_figure(fig, path)
 
 
