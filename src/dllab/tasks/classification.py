@@ -231,7 +231,8 @@ class ClassificationTask:
     def visualize(
         self, model: nn.Module, run_dir: Path, device: torch.device | None = None
     ) -> list[Path]:
-        """confusion.png, per_class.csv, predictions.png and mistakes.png for the report."""
+        """confusion.png, per_class.csv, predictions.png and mistakes.png for the report, and
+        attention.png when the model can return its attention maps."""
         from dllab.viz import plot_confusion, plot_prediction_grid, plot_worst_mistakes
 
         device = device or next(model.parameters()).device
@@ -271,7 +272,29 @@ class ClassificationTask:
                 run_dir / "mistakes.png",
             )
         )
+        if callable(getattr(model, "attention_maps", None)):
+            paths.append(self.plot_attention(model, images, out, run_dir / "attention.png"))
         return paths
+
+    # ------------------------------------------------------------ attention (ViT)
+    @torch.no_grad()
+    def plot_attention(
+        self, model: nn.Module, images: torch.Tensor, out: dict[str, np.ndarray], path: Path
+    ) -> Path:
+        """attention.png: where the class token looks, for the first test image of each of up
+        to six classes (models with `attention_maps(x)`, such as the ViT)."""
+        from dllab.viz.attention_maps import plot_attention_maps
+
+        firsts = {int(c): i for i, c in reversed(list(enumerate(out["true"])))}
+        chosen = sorted(firsts.values())[:6]
+        device = next(model.parameters()).device
+        model.eval()
+        maps = model.attention_maps(self._inputs(images[chosen].to(device))).float().cpu()
+        titles = [
+            f"true {self.classes[out['true'][i]]}\npred {self.classes[out['pred'][i]]}"
+            for i in chosen
+        ]
+        return plot_attention_maps(images[chosen], maps, path, row_titles=titles)
 
     def _raw_test_images(self) -> torch.Tensor:
         test = self.data_.test
