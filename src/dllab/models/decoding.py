@@ -68,8 +68,9 @@ class TransformerStepper:
 
     def step(self, state: State, prefix: torch.Tensor) -> tuple[torch.Tensor, State]:
         memory, mask = state
-        logits, _ = self.model.decode(prefix, memory, mask)  # (N, t, V)
-        return F.log_softmax(logits[:, -1].float(), dim=-1), state
+        hidden, _ = self.model.decoder(prefix, memory, mask)  # (N, t, d)
+        logits = self.model.lm_head(hidden[:, -1])  # only the last position's: (N, V)
+        return F.log_softmax(logits.float(), dim=-1), state
 
 
 class GRUStepper:
