@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dllab.data.catalog import get_spec
 from dllab.data.gettext_pairs import (
     LOCALE_ROOTS,
     MoFormatError,
@@ -237,3 +238,9 @@ def test_the_installed_catalogues():
     assert s.kept > 1000 and s.messages == sum(s.dropped.values()) + s.kept
     assert len(corpus.test) > 0.03 * s.kept
     assert not {p.source for p in corpus.train} & {p.source for p in corpus.test}
+
+
+def test_ci_installs_every_package_the_catalog_names():
+    script = (Path(__file__).parents[2] / ".ci" / "run").read_text(encoding="utf-8")
+    listed = script.split('packages="', 1)[1].split('"', 1)[0].split()
+    assert set(get_spec("gettext-en-zh").packages) <= set(listed)
