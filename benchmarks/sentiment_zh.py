@@ -15,6 +15,7 @@ minus the best baseline, and the load average (timings on a shared machine are p
 
     python benchmarks/sentiment_zh.py [--seeds 0 1 2] [--threads 1] [--rows ...]
         [--embeddings RUN_DIR] [--encoder RUN_DIR] [--json results.json]
+    python benchmarks/sentiment_zh.py --table a.json b.json   # one table from saved runs
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ from dllab.data.text import jieba_tokenize
 from dllab.experiment import run_recipe
 
 VAL_FRACTION = TEST_FRACTION = 0.1  # the recipes' values
+KINDS = {
+    "tfidf-char": "baseline",
+    "tfidf-jieba": "baseline",
+    "textcnn": "from scratch",
+    "bilstm-attention": "from scratch",
+    "textcnn+emb": "pretrained emb",
+    "bilstm-attention+emb": "pretrained emb",
+    "bert+mlm": "pretrained encoder",
+}
 
 
 def _load() -> str:
@@ -136,33 +146,37 @@ def main() -> None:
     ap.add_argument("--rows", nargs="*", help="only these row names (default: all)")
     ap.add_argument("--json", type=Path, help="write every result here as it comes")
     ap.add_argument("--override", nargs="*", default=[], help="extra overrides for our recipes")
+    ap.add_argument("--table", type=Path, nargs="+", help="only print the table of saved JSONs")
     args = ap.parse_args()
 
-    rows: dict[str, tuple[str, Callable[[int], dict]]] = {
-        "tfidf-char": ("baseline", tfidf_lr("char", (1, 3))),
-        "tfidf-jieba": ("baseline", tfidf_lr(jieba_tokenize, (1, 2))),
-        "textcnn": ("scratch", recipe_row("sentiment-zh-textcnn", args.override, args.threads)),
-        "bilstm-attention": ("scratch", recipe_row("sentiment-zh", args.override, args.threads)),
+    if args.table:
+        merged: dict[str, list[dict]] = {}
+        for path in args.table:
+            for name, res in json.loads(path.read_text("utf-8")).items():
+                merged.setdefault(name, []).extend(res)
+        print_table(merged)
+        return
+    # Rows are built lazily: a baseline reads the corpus, an embedding row the run folder.
+    rows: dict[str, Callable[[], Callable[[int], dict]]] = {
+        "tfidf-char": lambda: tfidf_lr("char", (1, 3)),
+        "tfidf-jieba": lambda: tfidf_lr(jieba_tokenize, (1, 2)),
+        "textcnn": lambda: recipe_row("sentiment-zh-textcnn", args.override, args.threads),
+        "bilstm-attention": lambda: recipe_row("sentiment-zh", args.override, args.threads),
     }
     if args.embeddings:
-        extra = [*embedding_overrides(args.embeddings), *args.override]
-        rows["textcnn+emb"] = (
-            "pretrained emb",
-            recipe_row("sentiment-zh-textcnn", extra, args.threads),
-        )
-        rows["bilstm-attention+emb"] = (
-            "pretrained emb",
-            recipe_row("sentiment-zh", extra, args.threads),
-        )
+        emb = [*embedding_overrides(args.embeddings), *args.override]
+        rows["textcnn+emb"] = lambda: recipe_row("sentiment-zh-textcnn", emb, args.threads)
+        rows["bilstm-attention+emb"] = lambda: recipe_row("sentiment-zh", emb, args.threads)
     if args.encoder:
-        extra = [f"model.kwargs.pretrained_encoder={args.encoder}", *args.override]
-        rows["bert+mlm"] = ("pretrained enc", recipe_row("sentiment-zh-bert", extra, args.threads))
+        enc = [f"model.kwargs.pretrained_encoder={args.encoder}", *args.override]
+        rows["bert+mlm"] = lambda: recipe_row("sentiment-zh-bert", enc, args.threads)
     if args.rows:
         rows = {k: v for k, v in rows.items() if k in args.rows}
 
     print(f"load average at start: {_load()} (1, 5, 15 min); seeds {args.seeds}", flush=True)
     results: dict[str, list[dict]] = {}
-    for name, (_, run) in rows.items():
+    for name, make in rows.items():
+        run = make()
         results[name] = []
         for seed in args.seeds:
             res = {**run(seed), "seed": seed, "load": _load()}
@@ -176,8 +190,13 @@ def main() -> None:
                 args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
 
     print(f"\nload average at end: {_load()}\n")
-    print("| row | kind | accuracy (mean ± sd) | macro-F1 | train s (mean) | per seed |")
-    print("|---|---|---|---|---|---|")
+    print_table(results)
+
+
+def print_table(results: dict[str, list[dict]]) -> None:
+    """The comparison table: accuracy and macro-F1 averaged over seeds, then the verdict."""
+    print("| row | kind | seeds | accuracy (mean ± sd) | macro-F1 | train s (mean) | per seed |")
+    print("|---|---|---|---|---|---|---|")
     means = {}
     for name, res in results.items():
         acc = [r["accuracy"] for r in res]
@@ -185,13 +204,13 @@ def main() -> None:
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
         means[name] = statistics.mean(acc)
         print(
-            f"| {name} | {rows[name][0]} | {means[name]:.4f} ± {sd:.4f} | "
+            f"| {name} | {KINDS[name]} | {len(acc)} | {means[name]:.4f} ± {sd:.4f} | "
             f"{statistics.mean(f1):.4f} | {statistics.mean(r['seconds'] for r in res):.0f} | "
             + " ".join(f"{a:.4f}" for a in acc)
             + " |"
         )
-    base = {k: v for k, v in means.items() if rows[k][0] == "baseline"}
-    ours = {k: v for k, v in means.items() if rows[k][0] != "baseline"}
+    base = {k: v for k, v in means.items() if KINDS[k] == "baseline"}
+    ours = {k: v for k, v in means.items() if KINDS[k] != "baseline"}
     if base and ours:
         b, o = max(base, key=base.get), max(ours, key=ours.get)  # type: ignore[arg-type]
         gap = 100 * (ours[o] - base[b])
