@@ -242,7 +242,7 @@ def trained_run(tmp_path_factory):
             "model.name=gpt-nano",
             "model.kwargs.max_len=64",
             "model.kwargs.min_freq=500",  # ~700 characters: learnt in a few hundred steps
-            "model.kwargs.sampling.max_new_tokens=20",
+            "model.kwargs.sampling.max_new_tokens=10",
             "data.val_fraction=0.01",
             "data.test_fraction=0.01",
             "data.batch_size=16",
