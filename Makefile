@@ -26,6 +26,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fashion_mnist_speed.py
 	$(BIN)/python benchmarks/scratch_vs_torch.py
+	$(BIN)/python benchmarks/gpt_kv_cache.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)

@@ -38,6 +38,21 @@ def _per_class(run_dir: Path) -> list[str]:
     return ["## Per-class metrics (test)", "", *lines, ""]
 
 
+def _text_outputs(outputs: list[Path]) -> list[str]:
+    """Markdown a task wrote (samples, neighbour tables) is shown inline when short; other
+    files (CSV…) are linked."""
+    lines: list[str] = []
+    for p in outputs:
+        if p.suffix == ".md" and p.exists() and p.stat().st_size <= 20_000:
+            text = p.read_text("utf-8").strip()
+            # Demote its headings so they nest under this report's own sections.
+            text = "\n".join("##" + ln if ln.startswith("#") else ln for ln in text.splitlines())
+            lines += [f"## {p.stem} ([{p.name}]({p.name}))", "", text, ""]
+        elif p.suffix != ".png" and p.name != "per_class.csv":  # that one is a table above
+            lines += [f"- [{p.name}]({p.name})"]
+    return lines + [""] if lines else []
+
+
 def write_report(
     run_dir: Path, recipe: Recipe, summary: dict[str, Any], pictures: list[Path]
 ) -> Path:
@@ -88,6 +103,7 @@ def write_report(
         if p.suffix == ".png":
             lines += [f"## {titles.get(p.name, p.stem)}", "", f"![{p.stem}]({p.name})", ""]
     lines += _per_class(run_dir)
+    lines += _text_outputs(pictures)
     lines += [
         "## Files",
         "",
