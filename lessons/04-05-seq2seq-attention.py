@@ -101,7 +101,7 @@ print("source", src.tolist(), "\ntarget", tgt.tolist())
 # The decoder's input is the target shifted right (BOS, $y_1, \dots$) and it predicts the
 # target itself ($y_1, \dots$, EOS): teacher forcing, as in lesson 04-04. The loss is the
 # cross-entropy over the non-padding positions (`ignore_index=PAD`). A small model: 16-wide
-# embeddings, 32 GRU units per direction, 150 Adam steps of 32 sequences.
+# embeddings, 32 GRU units per direction, 100 Adam steps of 32 sequences.
 
 # %%
 torch.manual_seed(0)
@@ -112,7 +112,7 @@ model = create_model(
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 data = torch.Generator().manual_seed(0)
 losses = []
-for _ in range(150):
+for _ in range(100):
     src, tgt = reversal_batch(32, data)
     logits = model(src, tgt[:, :-1])  # (B, T, V): teacher forcing
     loss = torch.nn.functional.cross_entropy(

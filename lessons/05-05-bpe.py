@@ -188,7 +188,7 @@ sentences = [s.text for s in corpus.sentences]
 train_text, test_text = sentences[:3000], sentences[3000:3300]
 n_chars = sum(len(s) for s in test_text)
 alphabet_size = len(set("".join(train_text)))  # every character is a token to start with
-sizes, ratio, tokenizers_by_size = [4000, 8000, 12000, 16000], [], {}
+sizes, ratio, tokenizers_by_size = [4000, 8000, 16000], [], {}
 for size in sizes:
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

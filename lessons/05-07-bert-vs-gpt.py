@@ -124,11 +124,11 @@ assert abs(picked.mean() - 0.15) < 0.01 and abs(np.mean(kinds == "[MASK]") - 0.8
 #
 # The GPT is dllab's `GPT` (learned positions, pre-norm blocks, tied embeddings); the BERT
 # is the same width and depth built from dllab's `EncoderLayer` without any mask, with an
-# output layer over the vocabulary. Each has 2 layers of width 64 and trains for 150 Adam
-# steps on batches of 32 sequences.
+# output layer over the vocabulary. Each has 2 layers of width 64 and trains for 100 Adam
+# steps on batches of 16 sequences.
 
 # %%
-HALF, MASK, VOCAB, WIDTH, STEPS = 8, 11, 12, 64, 150  # tokens: 0 BOS, 1-10 digits, 11 [MASK]
+HALF, MASK, VOCAB, WIDTH, STEPS = 8, 11, 12, 64, 100  # tokens: 0 BOS, 1-10 digits, 11 [MASK]
 LENGTH = 2 * HALF + 1
 
 
@@ -176,10 +176,10 @@ gpt = GPT(
 bert = TinyBERT()
 curves = {"GPT (next token)": [], "BERT (masked tokens)": []}
 for name, model in (("GPT (next token)", gpt), ("BERT (masked tokens)", bert)):
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     data = torch.Generator().manual_seed(0)
     for _ in range(STEPS):
-        x = mirror_batch(32, data)
+        x = mirror_batch(16, data)
         if model is gpt:  # every position predicts the one after it
             loss = torch.nn.functional.cross_entropy(
                 gpt(x[:, :-1]).flatten(0, 1), x[:, 1:].flatten()

@@ -1,4 +1,4 @@
-"""Every fundamentals lesson runs as a plain script, draws its figures and opens as a notebook.
+"""Every lesson runs as a plain script, draws its figures and opens as a notebook.
 
 A lesson is a Jupytext percent script under `lessons/`; it asserts the facts it teaches, so
 running it is its test. Each one ends with exercises that `dllab lab` must know by name.
@@ -17,12 +17,15 @@ import pytest
 from dllab.lab.catalog import EXERCISES
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
-LESSONS = sorted(LESSONS_DIR.glob("01-*.py"))
+MODULES = {"01": 10, "04": 5, "05": 7}  # module -> its number of lessons
+LESSONS = sorted(p for module in MODULES for p in LESSONS_DIR.glob(f"{module}-*.py"))
 TIMEOUT_S = 120  # each lesson takes under 30 s alone; the margin is for a busy machine
 
 
-def test_the_fundamentals_module_has_its_ten_lessons():
-    assert len(LESSONS) == 10, [p.name for p in LESSONS]
+@pytest.mark.parametrize(("module", "count"), MODULES.items())
+def test_each_module_has_its_lessons(module: str, count: int):
+    names = [p.name for p in LESSONS if p.name.startswith(f"{module}-")]
+    assert len(names) == count, names
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
