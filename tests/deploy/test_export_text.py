@@ -62,6 +62,7 @@ def test_bilstm_attention_exports_with_dynamic_batch_and_sequence_axes(tmp_path)
     assert meta["vocab"] == VOCAB and meta["onnx"]["inputs"][0]["dtype"] == "int64"
 
 
+@pytest.mark.slow  # ~35 s here: three exports before the one that keeps parity
 def test_textcnn_exports_and_matches_pytorch_on_padded_texts(tmp_path):
     run, model = text_run(tmp_path, "textcnn", embed_dim=8, num_filters=4)
     res = export_onnx(run)

@@ -143,15 +143,20 @@ def token_batch(
     return ids.masked_fill(torch.arange(t)[None, :] >= n[:, None], pad_idx), n
 
 
+def _text_sizes(meta: dict[str, Any]) -> tuple[int, int, int]:
+    """Vocabulary size, padding id and longest text (`max_len`; 64 if unsaid) of a run."""
+    kw = meta.get("model_kwargs", {})
+    vocab = int(kw.get("vocab_size") or len(meta["vocab"]))
+    return vocab, int(kw.get("pad_idx", 0)), int(meta.get("max_len") or 64)
+
+
 def token_spec(meta: dict[str, Any]) -> ExportSpec:
     """Token ids `(B, T)` and `lengths (B,)`; batch and sequence axes are dynamic.
 
     The example has 8 tokens; the probe has another batch size and, when the model's context
     (`max_len`) allows, more tokens (an exporter that froze T fails it).
     """
-    kw = meta.get("model_kwargs", {})
-    vocab = int(kw.get("vocab_size") or len(meta["vocab"]))
-    pad, longest = int(kw.get("pad_idx", 0)), int(meta.get("max_len") or 64)
+    vocab, pad, longest = _text_sizes(meta)
     t, tp = min(8, longest), min(19, longest)
     ids, n = token_batch(vocab, [t, max(1, t - 3), max(1, t // 2), 1], pad, seed=0)
     pids, pn = token_batch(vocab, [max(1, tp - 6), tp, 2], pad, seed=1)
@@ -165,9 +170,7 @@ def token_spec(meta: dict[str, Any]) -> ExportSpec:
 
 def frozen_sequence(spec: ExportSpec, meta: dict[str, Any]) -> ExportSpec:
     """`spec` with the sequence axis fixed at the model's `max_len`: texts are padded to it."""
-    longest = int(meta.get("max_len") or 64)
-    kw = meta.get("model_kwargs", {})
-    vocab, pad = int(kw.get("vocab_size") or len(meta["vocab"])), int(kw.get("pad_idx", 0))
+    vocab, pad, longest = _text_sizes(meta)
 
     def padded(lengths: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         ids, n = token_batch(vocab, lengths, pad, seed)
