@@ -27,9 +27,10 @@ import inspect
 import io
 import json
 import os
+import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -301,11 +302,7 @@ def _export_first_that_matches(
             try:
                 # The exporters narrate their passes and warn about tracing; the parity
                 # check decides.
-                with (
-                    contextlib.redirect_stdout(io.StringIO()),
-                    contextlib.redirect_stderr(io.StringIO()),
-                    warnings.catch_warnings(),
-                ):
+                with _quiet(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     exporter(model, spec, tmp)
                 onnx.checker.check_model(tmp)
@@ -325,6 +322,22 @@ def _export_first_that_matches(
             if best.diff <= TOLERANCE:
                 return best
     return best
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence stdout and stderr, Python's and the C++ exporters' (file descriptors 1, 2)."""
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1), os.dup2(devnull, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 def _first_line(exc: BaseException) -> str:
