@@ -17,16 +17,17 @@ Paper: He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
 
 from dllab.errors import ConfigError
 from dllab.models.checks import build
 from dllab.models.registry import register_model
+
+if TYPE_CHECKING:  # torchvision costs seconds to import; only these builders need it
+    from torchvision.models.resnet import ResNet
 
 __all__ = ["CifarResNet", "small_input_resnet"]
 
@@ -70,6 +71,8 @@ class CifarResNet(nn.Module):
     @staticmethod
     def _stage(in_channels: int, out_channels: int, n: int, stride: int) -> nn.Sequential:
         """`n` basic blocks; the first one changes shape and so gets the option-B shortcut."""
+        from torchvision.models.resnet import BasicBlock
+
         shortcut = None
         if stride != 1 or in_channels != out_channels:
             shortcut = nn.Sequential(
@@ -95,6 +98,8 @@ def small_input_resnet(
     four stages at 28, 14, 7 and 4 px. From 64 px: the 7x7 stride-2 stem stays, only its input
     channels follow `in_channels`. Weights are always random.
     """
+    import torchvision
+
     model: ResNet = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
     if image_size < 64:
         model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
