@@ -14,6 +14,6 @@ def create_task(name: str, **kwargs: Any) -> Task:
     return TASKS.create(name, **kwargs)
 
 
-from dllab.tasks import classification, language_model, ner, sentiment, timeseries, translation  # noqa: E402, F401  (registers itself)
+from dllab.tasks import classification, language_model, masked_lm, ner, sentiment, timeseries, translation, word2vec  # noqa: E402, F401  (registers itself)
 
 __all__ = ["TASKS", "Prediction", "StepOutput", "Task", "create_task"]
