@@ -379,9 +379,12 @@ class NERTask:
         model.eval()
         batches = self.test_batches()
         out: dict[int, list[str]] = {}
+        # The same precision as the Trainer's test evaluation, so per_type.csv matches it.
+        bf16 = self.recipe.train.precision == "bf16"
         for idx in batches._batch_indices(0):
             chars, bi, lengths, _ = batches.collate(idx.tolist())
-            emissions = model(chars.to(device), lengths, bi.to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                emissions = model(chars.to(device), lengths, bi.to(device))
             for i, path in zip(
                 idx.tolist(), self._crf(model).decode(emissions, lengths), strict=True
             ):
