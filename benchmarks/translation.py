@@ -25,6 +25,7 @@ from dllab.config import load_recipe
 from dllab.experiment import _configure_torch, build_trainer
 from dllab.tasks import create_task
 from dllab.train.checkpoint import load_checkpoint
+from dllab.train.optim import build_optimizer
 from dllab.train.rng import seed_everything
 
 RECIPES = ("translate-en-zh-gru", "translate-en-zh")
@@ -32,6 +33,7 @@ RECIPES = ("translate-en-zh-gru", "translate-en-zh")
 
 def train_and_test(name: str, overrides: list[str], run_dir: Path) -> dict:
     recipe = load_recipe(name, overrides)
+    run_dir.mkdir(parents=True)
     _configure_torch(recipe)
     seed_everything(recipe.train.seed)
     device = torch.device("cpu")
@@ -40,8 +42,6 @@ def train_and_test(name: str, overrides: list[str], run_dir: Path) -> dict:
     task.setup()
     setup_s = time.perf_counter() - t
     model = task.build_model()
-    from dllab.train.optim import build_optimizer
-
     optimizer = build_optimizer(recipe.optim, model)
     trainer = build_trainer(recipe, task, model, optimizer, run_dir, device, progress=False)
     state = trainer.fit(task, model, optimizer)
