@@ -14,6 +14,16 @@ def create_task(name: str, **kwargs: Any) -> Task:
     return TASKS.create(name, **kwargs)
 
 
-from dllab.tasks import classification, language_model, masked_lm, ner, sentiment, timeseries, translation, word2vec  # noqa: E402, F401  (registers itself)
+# Importing a task module registers it.
+from dllab.tasks import (  # noqa: E402, F401
+    classification,
+    language_model,
+    masked_lm,
+    ner,
+    sentiment,
+    timeseries,
+    translation,
+    word2vec,
+)
 
 __all__ = ["TASKS", "Prediction", "StepOutput", "Task", "create_task"]
