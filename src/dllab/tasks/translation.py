@@ -402,7 +402,8 @@ class TranslationTask:
 
         device = device or next(model.parameters()).device
         rows = self.test_translations(model, device)
-        examples = self.attention_examples(model, device, [r["source"] for r in rows[:4]])
+        spread = rows[:: max(1, len(rows) // 4)][:4]  # the split is sorted: not four alike
+        examples = self.attention_examples(model, device, [r["source"] for r in spread])
         picture = plot_cross_attention(
             examples,
             run_dir / "cross_attention.png",
