@@ -11,7 +11,17 @@ from dllab.models import MODELS, create_model, list_models, register_model
 
 MODEL_NAMES = list_models()
 # Families that read token ids, not images; tests/models/test_sequence_models.py covers them.
-SEQUENCE_FAMILIES = {"rnn", "textcnn", "seq2seq", "transformer", "gpt", "forecast"}
+SEQUENCE_FAMILIES = {
+    "rnn",
+    "textcnn",
+    "seq2seq",
+    "transformer",
+    "gpt",
+    "forecast",
+    "crf",
+    "bert",
+    "skipgram",
+}
 IMAGE_MODELS = [
     name
     for name in MODEL_NAMES
