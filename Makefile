@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow bench lint install clean
+.PHONY: run test test-slow bench bench-sentiment lint install clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fashion_mnist_speed.py
 	$(BIN)/python benchmarks/scratch_vs_torch.py
 	$(BIN)/python benchmarks/gpt_kv_cache.py
+	$(BIN)/python benchmarks/translation.py
+
+bench-sentiment: $(STAMP)  # 1-2 hours on 2 cores: TF-IDF + LR against our models, 3 seeds
+	$(BIN)/python benchmarks/sentiment_zh.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)

@@ -8,8 +8,11 @@ from dllab.data import CATALOG, dataset_names, get_spec
 from dllab.errors import ConfigError
 
 
-def test_catalog_lists_the_image_datasets():
-    assert dataset_names() == ["cifar10", "cifar100", "digits", "fashion-mnist", "folder", "mnist"]
+def test_catalog_lists_every_dataset():
+    assert dataset_names() == [
+        *("cifar10", "cifar100", "digits", "fashion-mnist", "folder"),
+        *("gettext-en-zh", "mnist", "peoples-daily", "reviews-zh"),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))

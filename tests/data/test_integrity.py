@@ -83,3 +83,13 @@ def test_verify_writes_nothing_into_the_data_folder(tiny, tmp_path):
     (tiny / "tiny.bin").write_bytes(CONTENT)
     verify("tiny", data_dir=tmp_path / "data")
     assert [p.name for p in tiny.iterdir()] == ["tiny.bin"]
+
+
+def test_package_installed_data_is_hashed_file_by_file(tmp_path):
+    spec = DatasetSpec("x", "d", "l", "h", folders=(str(tmp_path),), packages=("git",))
+    with pytest.raises(DataError, match="apt-get install git"):
+        check_files("x", spec=spec)
+    (tmp_path / "git.mo").write_bytes(b"abc")
+    [check] = check_files("x", spec=spec)
+    assert check.sha256 == hashlib.sha256(b"abc").hexdigest() and not check.published
+    assert check.line().startswith("git.mo: no published checksum; computed ")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dllab.data import dataset_status, find_all, locate, search_roots
+from dllab.data.catalog import dataset_names
 from dllab.errors import ConfigError, DataError
 
 
@@ -110,7 +111,7 @@ def test_find_all_reports_every_dataset_without_raising(tmp_path, mnist_like):
     (tmp_path / "system" / "cifar100").mkdir()
     (tmp_path / "system" / "cifar100" / "train.bin").write_bytes(b"")
     statuses = {s.name: s for s in find_all()}
-    assert sorted(statuses) == ["cifar10", "cifar100", "digits", "fashion-mnist", "folder", "mnist"]
+    assert sorted(statuses) == dataset_names()
     assert statuses["mnist"].found and statuses["mnist"].folder == tmp_path / "system" / "mnist"
     assert not statuses["cifar10"].found and "not found" in statuses["cifar10"].note
     assert statuses["cifar100"].note.startswith("no test.bin, fine_label_names.txt;")
@@ -124,3 +125,18 @@ def test_dataset_status_rows_say_where_or_what_to_do(tmp_path, mnist_like):
     rows = {name: (found, where) for name, found, where in dataset_status()}
     assert rows["mnist"] == (True, str(tmp_path / "system" / "mnist"))
     assert rows["cifar100"][0] is False and "dllab data download cifar100" in rows["cifar100"][1]
+
+
+def test_package_installed_data_is_counted_or_names_the_packages(tmp_path):
+    from dllab.data.catalog import DatasetSpec
+    from dllab.data.search import _installed_status
+
+    spec = DatasetSpec(
+        "x", "d", "l", "h", folders=(str(tmp_path / "mo"),), packages=("git", "tar", "bash", "wget")
+    )
+    missing = _installed_status(spec)
+    assert not missing.found and missing.note == "not installed; apt-get install git tar bash …"
+    (tmp_path / "mo").mkdir()
+    (tmp_path / "mo" / "git.mo").write_bytes(b"")
+    found = _installed_status(spec)
+    assert found.folder == tmp_path / "mo" and found.note == "1 files installed by system packages"

