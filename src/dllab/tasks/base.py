@@ -34,6 +34,32 @@ class Prediction:
     text: str | None = None  # free-form result (a translation, entities with spans); shown as is
 
 
+class SplitBatches:
+    """`train_batches`, `val_batches`, `test_batches`, each built once by `_batches(split)`.
+
+    A task that keeps its splits in memory only says how one split becomes batches; the test
+    split is evaluated once, by one process, after training (so `_batches` shards the others).
+    """
+
+    def _batches(self, split: str) -> Any:
+        raise NotImplementedError
+
+    def _split_batches(self, split: str) -> Any:
+        cache = self.__dict__.setdefault("batches_", {})
+        if split not in cache:
+            cache[split] = self._batches(split)
+        return cache[split]
+
+    def train_batches(self) -> Any:
+        return self._split_batches("train")
+
+    def val_batches(self) -> Any:
+        return self._split_batches("val")
+
+    def test_batches(self) -> Any:
+        return self._split_batches("test")
+
+
 class Task(Protocol):
     name: str
 

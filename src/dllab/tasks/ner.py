@@ -39,7 +39,7 @@ from dllab.data.text import Vocab, fit_to_context, read_text_inputs
 from dllab.errors import ConfigError
 from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 
 __all__ = [
     "EntityF1",
@@ -190,7 +190,7 @@ class EntityF1(Metric):
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("ner")
-class NERTask:
+class NERTask(SplitBatches):
     """Task for `dllab run` recipes that tag entities in the People's Daily corpus."""
 
     name = "ner"
@@ -287,22 +287,6 @@ class NERTask:
             rank=self.rank_ if shard else 0,
             world=self.world_ if shard else 1,
         )
-
-    def train_batches(self) -> SequenceBatches:
-        if not hasattr(self, "train_b_"):
-            self.train_b_ = self._batches("train")
-        return self.train_b_
-
-    def val_batches(self) -> SequenceBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._batches("val")
-        return self.val_b_
-
-    def test_batches(self) -> SequenceBatches:
-        if not hasattr(self, "test_b_"):
-            # The test split is evaluated once, by one process, after training.
-            self.test_b_ = self._batches("test")
-        return self.test_b_
 
     # ------------------------------------------------------------ model and steps
     def _model_kwargs(self) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from dllab.data.text import Vocab, fit_to_context, read_text_inputs, tokenizer
 from dllab.errors import ConfigError
 from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import epoch_order
 
 __all__ = [
@@ -177,7 +177,7 @@ def init_embeddings(
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("sentiment")
-class SentimentTask:
+class SentimentTask(SplitBatches):
     """Task for `dllab run` recipes that classify the sentiment of Chinese reviews."""
 
     name = "sentiment"
@@ -267,21 +267,6 @@ class SentimentTask:
             rank=self.rank_ if shard else 0,
             world=self.world_ if shard else 1,
         )
-
-    def train_batches(self) -> TokenBatches:
-        if not hasattr(self, "train_b_"):
-            self.train_b_ = self._batches("train")
-        return self.train_b_
-
-    def val_batches(self) -> TokenBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._batches("val")
-        return self.val_b_
-
-    def test_batches(self) -> TokenBatches:
-        if not hasattr(self, "test_b_"):
-            self.test_b_ = self._batches("test")
-        return self.test_b_
 
     # ------------------------------------------------------------ model and steps
     def _model_kwargs(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from dllab.data.series import (
 from dllab.errors import ConfigError, InputError
 from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import TensorBatches
 
 BASELINES = ("seasonal_naive", "arima")  # columns 1, 2 of an evaluation batch's targets
@@ -178,7 +178,7 @@ class ForecastSkill(Metric):
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("timeseries")
-class TimeSeriesTask:
+class TimeSeriesTask(SplitBatches):
     """Task for `dllab run` recipes that forecast a univariate series (`data.name`)."""
 
     name = "timeseries"
@@ -253,22 +253,6 @@ class TimeSeriesTask:
             rank=self.rank_ if shard else 0,
             world=self.world_ if shard else 1,
         )
-
-    def train_batches(self) -> TensorBatches:
-        if not hasattr(self, "train_b_"):
-            self.train_b_ = self._batches("train")
-        return self.train_b_
-
-    def val_batches(self) -> TensorBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._batches("val")
-        return self.val_b_
-
-    def test_batches(self) -> TensorBatches:
-        if not hasattr(self, "test_b_"):
-            # The test split is evaluated once, by one process, after training.
-            self.test_b_ = self._batches("test")
-        return self.test_b_
 
     # ------------------------------------------------------------ model and steps
     def _model_kwargs(self) -> dict[str, Any]:

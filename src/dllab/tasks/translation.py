@@ -43,7 +43,7 @@ from dllab.errors import ConfigError
 from dllab.models import create_model
 from dllab.models.decoding import beam_search, greedy_search, stepper_for
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import epoch_order
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -207,7 +207,7 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("translation")
-class TranslationTask:
+class TranslationTask(SplitBatches):
     """Task for `dllab run` recipes that translate English UI messages into Chinese."""
 
     name = "translation"
@@ -278,22 +278,6 @@ class TranslationTask:
             world=1 if test else self.world_,
             beam_size=self.options["beam_size"] if test else 0,
         )
-
-    def train_batches(self) -> LengthBatches:
-        if not hasattr(self, "train_b_"):
-            self.train_b_ = self._batches("train")
-        return self.train_b_
-
-    def val_batches(self) -> LengthBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._batches("val")
-        return self.val_b_
-
-    def test_batches(self) -> LengthBatches:
-        if not hasattr(self, "test_b_"):
-            # Evaluated once, by one process, after training, with beam search.
-            self.test_b_ = self._batches("test")
-        return self.test_b_
 
     # ------------------------------------------------------------ model and steps
     def _model_kwargs(self) -> dict[str, Any]:
