@@ -40,8 +40,9 @@ def _per_class(run_dir: Path) -> list[str]:
 
 def _text_outputs(outputs: list[Path]) -> list[str]:
     """Markdown a task wrote (samples, neighbour tables) is shown inline when short; other
-    files (CSV…) are linked."""
+    files (CSV…) are linked, in one list after it."""
     lines: list[str] = []
+    links: list[str] = []
     for p in outputs:
         if p.suffix == ".md" and p.exists() and p.stat().st_size <= 20_000:
             text = p.read_text("utf-8").strip()
@@ -49,8 +50,10 @@ def _text_outputs(outputs: list[Path]) -> list[str]:
             text = "\n".join("##" + ln if ln.startswith("#") else ln for ln in text.splitlines())
             lines += [f"## {p.stem} ([{p.name}]({p.name}))", "", text, ""]
         elif p.suffix != ".png" and p.name != "per_class.csv":  # that one is a table above
-            lines += [f"- [{p.name}]({p.name})"]
-    return lines + [""] if lines else []
+            links.append(f"- [{p.name}]({p.name})")
+    if links:
+        lines += ["## Other outputs", "", *links, ""]
+    return lines
 
 
 def write_report(
