@@ -51,7 +51,7 @@ from dllab.models import create_model
 from dllab.models.checks import build
 from dllab.models.gpt import GPTConfig
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import TensorBatches
 
 __all__ = [
@@ -229,7 +229,7 @@ class TokenNLL(Metric):
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("language_model")
-class LanguageModelTask:
+class LanguageModelTask(SplitBatches):
     """Task for `dllab run` recipes that train a character-level GPT on People's Daily."""
 
     name = "language_model"
@@ -294,28 +294,19 @@ class LanguageModelTask:
             world=self.world_ if shard else 1,
         )
 
-    def train_batches(self) -> RandomBlocks:
-        if not hasattr(self, "train_b_"):
-            self.train_b_ = RandomBlocks(
-                self.ids_["train"],
-                block_size=self.block_size_,
-                batch_size=self.recipe.data.batch_size,
-                seed=self.recipe.train.seed,
-                rank=self.rank_,
-                world=self.world_,
-            )
-        return self.train_b_
-
-    def val_batches(self) -> TensorBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._heldout("val", shard=True)
-        return self.val_b_
-
-    def test_batches(self) -> TensorBatches:
-        if not hasattr(self, "test_b_"):
-            # The test part is evaluated once, by one process, after training.
-            self.test_b_ = self._heldout("test", shard=False)
-        return self.test_b_
+    def _batches(self, split: str) -> RandomBlocks | TensorBatches:
+        # Held-out splits are sharded for validation; the test split is evaluated once,
+        # by one process, after training.
+        if split != "train":
+            return self._heldout(split, shard=split == "val")
+        return RandomBlocks(
+            self.ids_["train"],
+            block_size=self.block_size_,
+            batch_size=self.recipe.data.batch_size,
+            seed=self.recipe.train.seed,
+            rank=self.rank_,
+            world=self.world_,
+        )
 
     # ------------------------------------------------------------ model and steps
     def _model_kwargs(self) -> dict[str, Any]:

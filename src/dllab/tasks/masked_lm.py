@@ -41,7 +41,7 @@ from dllab.errors import ConfigError, InputError
 from dllab.models import create_model
 from dllab.models.bert import IGNORE, mask_tokens
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import TensorBatches
 
 SPECIALS = ("[CLS]", "[SEP]", "[MASK]")  # ids 2, 3, 4 after <pad> and <unk>
@@ -177,7 +177,7 @@ class Perplexity(Metric):
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("masked_lm")
-class MaskedLMTask:
+class MaskedLMTask(SplitBatches):
     """Task for `dllab run` recipes that pretrain a BERT encoder by masked LM."""
 
     name = "masked_lm"
@@ -237,19 +237,21 @@ class MaskedLMTask:
         """sha256 of every corpus file this run read (for env.json)."""
         return dict(self.sources_.checksums)
 
-    def train_batches(self) -> TensorBatches:
-        if not hasattr(self, "train_b_"):
-            w = self.windows_["train"]
-            self.train_b_ = TensorBatches(
-                w,
-                w,  # masked afresh in training_step; the second tensor is not used
-                batch_size=self.recipe.data.batch_size,
-                shuffle=True,
-                seed=self.recipe.train.seed,
-                rank=self.rank_,
-                world=self.world_,
-            )
-        return self.train_b_
+    def _batches(self, split: str) -> TensorBatches | TensorBatches:
+        # Held-out splits are sharded for validation; the test split is evaluated once,
+        # by one process, after training.
+        if split != "train":
+            return self._held_out(split, shard=split == "val")
+        w = self.windows_["train"]
+        return TensorBatches(
+            w,
+            w,  # masked afresh in training_step; the second tensor is not used
+            batch_size=self.recipe.data.batch_size,
+            shuffle=True,
+            seed=self.recipe.train.seed,
+            rank=self.rank_,
+            world=self.world_,
+        )
 
     def _held_out(self, split: str, shard: bool) -> TensorBatches:
         inputs, labels = self.masked_[split]
@@ -261,16 +263,6 @@ class MaskedLMTask:
             rank=self.rank_ if shard else 0,
             world=self.world_ if shard else 1,
         )
-
-    def val_batches(self) -> TensorBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._held_out("val", shard=True)
-        return self.val_b_
-
-    def test_batches(self) -> TensorBatches:
-        if not hasattr(self, "test_b_"):
-            self.test_b_ = self._held_out("test", shard=False)
-        return self.test_b_
 
     def unigram_baseline(self, split: str = "test") -> dict[str, float]:
         """Accuracy and perplexity of guessing from training frequencies alone (no context)."""

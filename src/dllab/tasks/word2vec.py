@@ -53,7 +53,7 @@ from dllab.models.skipgram import (
     skipgram_pairs,
 )
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import TensorBatches
 
 # Query words for the neighbour tables and the overlap metric (all frequent in the corpus).
@@ -325,7 +325,7 @@ COLUMNS = (
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("word2vec")
-class Word2VecTask:
+class Word2VecTask(SplitBatches):
     """Task for `dllab run` recipes that learn word (or character) vectors by skip-gram."""
 
     name = "word2vec"
@@ -399,21 +399,23 @@ class Word2VecTask:
         path = peoples_daily_path(self.recipe.data.data_dir)
         return {path.name: read_content(path)[1]}
 
-    def train_batches(self) -> PairBatches:
-        if not hasattr(self, "train_b_"):
-            o, t = self.options_, self.recipe.train
-            self.train_b_ = PairBatches(
-                *self.train_ids_,
-                keep=self.keep_,
-                noise=self.noise_,
-                window=o.window,
-                negatives=o.negatives,
-                batch_size=self.recipe.data.batch_size,
-                seed=t.seed,
-                rank=self.rank_,
-                world=self.world_,
-            )
-        return self.train_b_
+    def _batches(self, split: str) -> PairBatches | TensorBatches:
+        # Held-out splits are sharded for validation; the test split is evaluated once,
+        # by one process, after training.
+        if split != "train":
+            return self._held_out_batches(split, shard=split == "val")
+        o, t = self.options_, self.recipe.train
+        return PairBatches(
+            *self.train_ids_,
+            keep=self.keep_,
+            noise=self.noise_,
+            window=o.window,
+            negatives=o.negatives,
+            batch_size=self.recipe.data.batch_size,
+            seed=t.seed,
+            rank=self.rank_,
+            world=self.world_,
+        )
 
     def _held_out_batches(self, split: str, shard: bool) -> TensorBatches:
         x = self.held_out_[split]
@@ -427,16 +429,6 @@ class Word2VecTask:
             rank=self.rank_ if shard else 0,
             world=self.world_ if shard else 1,
         )
-
-    def val_batches(self) -> TensorBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._held_out_batches("val", shard=True)
-        return self.val_b_
-
-    def test_batches(self) -> TensorBatches:
-        if not hasattr(self, "test_b_"):
-            self.test_b_ = self._held_out_batches("test", shard=False)
-        return self.test_b_
 
     # ------------------------------------------------------------ model and steps
     def build_model(self) -> nn.Module:
