@@ -218,6 +218,17 @@ def test_transformer_builds_with_each_position_and_norm(positions: str, norm_fir
     assert model.lm_head.weight is model.decoder.embedding.tokens.weight
 
 
+def test_share_all_embeddings_ties_source_target_and_output() -> None:
+    model = build("transformer-seq2seq", tgt_vocab_size=VOCAB, share_all_embeddings=True)
+    shared = model.decoder.embedding.tokens.weight
+    assert model.encoder.embedding.tokens.weight is shared and model.lm_head.weight is shared
+    untied = build("transformer-seq2seq", tgt_vocab_size=VOCAB)
+    n = sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters())
+    assert n == shared.numel()  # one matrix fewer to learn
+    with pytest.raises(ConfigError, match="one vocabulary for both sides"):
+        build("transformer-seq2seq", share_all_embeddings=True)  # 25 target ids, VOCAB source
+
+
 def test_rotary_scores_depend_on_relative_position_only() -> None:
     rotary = RotaryEmbedding(head_dim=8, max_len=32)
     q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dllab.errors import ConfigError, InputError
+from dllab.models.attention_kernel import attention
 from dllab.models.checks import build
 from dllab.models.registry import register_model
 
@@ -70,9 +71,17 @@ class TransformerConfig:
     max_len: int = 256  # longest sequence the positions cover
     pad_idx: int = 0  # padding token of both vocabularies
     tie_embeddings: bool = True  # share the target embedding and the output projection (3.4)
+    # With a joint source+target vocabulary (one BPE for both languages), the source embedding
+    # too (three-way tying, fairseq's --share-all-embeddings): fewer weights to learn from little data.
+    share_all_embeddings: bool = False
 
     def __post_init__(self) -> None:
         check_attention_shape(self.d_model, self.n_heads, self.positions)
+        if self.share_all_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ConfigError(
+                f"share_all_embeddings needs one vocabulary for both sides; got "
+                f"src_vocab_size={self.src_vocab_size}, tgt_vocab_size={self.tgt_vocab_size}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 f"activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}"
@@ -227,7 +236,7 @@ class MultiHeadAttention(nn.Module):
             weights = scores.softmax(dim=-1)
             y = F.dropout(weights, p) @ v  # (B, nh, T, hs)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            y = attention(q, k, v, attn_mask=mask, dropout_p=p)  # fused where faster
         y = y.transpose(1, 2).reshape(b, t, d)  # heads side by side again: (B, T, d)
         return self.out_proj(y), weights
 
@@ -471,6 +480,8 @@ class Transformer(nn.Module):
         if cfg.tie_embeddings:
             # One matrix both reads and writes target tokens (3.4; Press & Wolf, 2017).
             self.lm_head.weight = self.decoder.embedding.tokens.weight
+        if cfg.share_all_embeddings:
+            self.encoder.embedding.tokens.weight = self.decoder.embedding.tokens.weight
 
     def padding_mask(
         self, src: torch.Tensor, src_lengths: torch.Tensor | None = None
