@@ -8,7 +8,7 @@ the best validation checkpoint (validation every `--val-every` steps, clock paus
 one row per model with its size, steps done, BLEU (sacrebleu, tokenize="zh") and chrF, and
 the load average before and after, since timings on a shared machine are pessimistic.
 
-    python benchmarks/translation.py [--budget 180] [--threads 1] [key=value ...]
+    python benchmarks/translation.py [--budget 240] [--threads 2] [key=value ...]
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def train_and_test(name: str, overrides: list[str], run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=180.0, help="training seconds each")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--budget", type=float, default=240.0, help="training seconds each")
+    parser.add_argument("--threads", type=int, default=2, help="1 if the machine is shared")
     parser.add_argument("--val-every", type=int, default=400, help="steps between validations")
     parser.add_argument("overrides", nargs="*", help="key=value for both recipes")
     args = parser.parse_args()

@@ -97,6 +97,17 @@ def test_attention_weights_are_returned_for_plots_and_ignore_padding() -> None:
     assert w[..., 4:].abs().max() == 0  # nobody attends to padding
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_classifier_returns_token_weights_for_the_report(pooling: str) -> None:
+    clf = create_model("bert-classifier", **SMALL, pooling=pooling).eval()
+    x = torch.tensor([[CLS, 7, 8, 9, SEP, PAD], [CLS, 9, SEP, PAD, PAD, PAD]])
+    logits, w = clf(x, return_attention=True)
+    torch.testing.assert_close(logits, clf(x))  # the same decision either way
+    assert w.shape == (2, 6)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2))  # a distribution over the tokens
+    assert w[0, 5] == 0 and w[1, 3:].abs().max() == 0  # none on padding
+
+
 def test_bad_options_and_too_long_inputs_are_user_errors() -> None:
     with pytest.raises(ConfigError, match="n_heads"):
         create_model("bert-mlm-mini", vocab_size=V, d_model=30, n_heads=4)
@@ -107,3 +118,13 @@ def test_bad_options_and_too_long_inputs_are_user_errors() -> None:
     model = create_model("bert-mlm-mini", **SMALL)
     with pytest.raises(InputError, match="max_len"):
         model(torch.full((1, 17), 7))
+
+
+def test_rotary_bert_has_no_position_table_and_still_sees_word_order() -> None:
+    model = create_model("bert-mlm-mini", **SMALL, positions="rotary").eval()
+    assert not any("positions" in name for name in model.state_dict())
+    a = model.encoder(torch.tensor([[CLS, 7, 8, 9, SEP]]))
+    b = model.encoder(torch.tensor([[CLS, 9, 8, 7, SEP]]))
+    assert not torch.allclose(a[0, 2], b[0, 2], atol=1e-4)  # same token, other neighbours' order
+    with pytest.raises(ConfigError, match="learned' or 'rotary"):
+        create_model("bert-mlm-mini", **SMALL, positions="sinusoidal")

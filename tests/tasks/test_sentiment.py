@@ -184,3 +184,28 @@ def test_pretrained_encoder_brings_its_vocabulary_and_weights(tmp_path: Path) ->
     assert "pretrained_encoder" not in meta["model_kwargs"]
     (p,) = predict_texts(model, meta, ["手机很好用"], top_k=2)
     assert sorted(p.labels) == ["negative", "positive"]
+
+
+def test_length_buckets_cover_every_text_once_with_less_padding() -> None:
+    from dllab.tasks.sentiment import TokenBatches
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 120, (1000,), generator=g)
+    ids = (torch.arange(120)[None, :] < lengths[:, None]).long() * torch.arange(1, 1001)[:, None]
+    labels = torch.arange(1000) % 2
+
+    def batches(buckets: bool) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        tb = TokenBatches(
+            ids, lengths, labels, batch_size=16, shuffle=True, seed=3, buckets=buckets
+        )
+        out = list(tb.epoch(1))
+        assert len(out) == len(tb)
+        return out
+
+    plain, bucketed = batches(False), batches(True)
+    seen = sorted(int(x[0, 0]) for b in bucketed for x in b[0].split(1))
+    assert seen == list(range(1, 1001))  # every text once
+    padded = [sum(b[0].numel() for b in bs) for bs in (plain, bucketed)]
+    assert padded[1] < 0.7 * padded[0]
+    again = TokenBatches(ids, lengths, labels, batch_size=16, shuffle=True, seed=3, buckets=True)
+    assert [b[0].shape for b in again.epoch(1, start=5)] == [b[0].shape for b in bucketed[5:]]

@@ -37,6 +37,7 @@ from dllab.models.transformer import (
     TransformerConfig,
     TransformerEmbedding,
     check_attention_shape,
+    rotary_table,
 )
 
 __all__ = [
@@ -61,9 +62,15 @@ class BertConfig:
     dropout: float = 0.1  # BERT's, on embeddings, attention weights and residual branches
     max_len: int = 128  # longest input in tokens, [CLS] and [SEP] included (BERT: 512)
     pad_idx: int = 0  # padding token (Vocab puts <pad> at 0)
+    # "learned" (BERT's table of positions) or "rotary" (RoFormer: queries and keys rotated by
+    # their position, so attention sees relative offsets from the first step; RoFormer's
+    # masked-LM loss fell faster, section 4.5.2).
+    positions: str = "learned"
 
     def __post_init__(self) -> None:
-        check_attention_shape(self.d_model, self.n_heads)
+        check_attention_shape(self.d_model, self.n_heads, self.positions)
+        if self.positions == "sinusoidal":
+            raise ConfigError("BERT positions are 'learned' or 'rotary'")
         if self.vocab_size < 2 or self.n_layers < 1 or self.max_len < 2:
             raise ConfigError(
                 f"BERT needs vocab_size >= 2, n_layers >= 1 and max_len >= 2; got "
@@ -82,7 +89,7 @@ class BertConfig:
             dropout=self.dropout,
             activation="gelu",
             norm_first=True,
-            positions="learned",
+            positions=self.positions,
             max_len=self.max_len,
             pad_idx=self.pad_idx,
         )
@@ -155,7 +162,8 @@ class BertEncoder(nn.Module):
         self.pad_idx = cfg.pad_idx
         self.embedding = TransformerEmbedding(cfg.vocab_size, tcfg)
         args = (cfg.d_model, cfg.n_heads, tcfg.ff_width, cfg.dropout, "gelu", True)
-        self.layers = nn.ModuleList(EncoderLayer(*args) for _ in range(cfg.n_layers))
+        rotary = rotary_table(tcfg)  # None for learned positions; else one table for every layer
+        self.layers = nn.ModuleList(EncoderLayer(*args, rotary) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(
@@ -259,15 +267,34 @@ class BertClassifier(nn.Module):
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         return positions[None, :] >= lengths.to(tokens.device)[:, None]  # (B, T)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits `(B, num_classes)`; with `return_attention`, also `(B, T)` weights over the
+        tokens: the last layer's attention, averaged over heads, read from what the pooling
+        reads (the `[CLS]` row, or the mean of the real rows). A picture of where the last
+        layer looks, not an explanation of the decision."""
         padding = self.padding_mask(tokens, lengths)
-        h = self.encoder(tokens, padding)  # (B, T, d)
+        if return_attention:
+            h, weights = self.encoder(tokens, padding, need_weights=True)  # weights (B, nh, T, T)
+        else:
+            h = self.encoder(tokens, padding)  # (B, T, d)
+        real = (~padding).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
         if self.config.pooling == "cls":
             pooled = h[:, 0]  # (B, d)
         else:
-            real = (~padding).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
             pooled = (h * real).sum(1) / real.sum(1).clamp(min=1)  # (B, d)
-        return self.head(self.dropout(pooled))
+        logits = self.head(self.dropout(pooled))
+        if not return_attention:
+            return logits
+        per_query = weights.mean(1)  # (B, T, T): rows are queries
+        if self.config.pooling == "cls":
+            return logits, per_query[:, 0]
+        rows = real.to(per_query.dtype)  # (B, T, 1)
+        return logits, (per_query * rows).sum(1) / rows.sum(1).clamp(min=1)
 
 
 def _create_bert(factory: type, config: type, variant: str, kw: dict[str, Any]) -> nn.Module:

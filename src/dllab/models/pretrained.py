@@ -79,7 +79,7 @@ def load_encoder(run_dir: Path) -> tuple[list[str], dict[str, torch.Tensor], dic
     first: `<pad>`, `<unk>`, `[CLS]`, `[SEP]`, `[MASK]`; `Vocab(tokens)` rebuilds it);
     `state_dict` for `BertEncoder` (what `model.encoder.load_state_dict` takes); `config` the
     `BertConfig` fields (`vocab_size`, `d_model`, `n_heads`, `n_layers`, `d_ff`, `dropout`,
-    `max_len`, `pad_idx`) as keyword arguments for `create_model("bert-classifier", ...)`.
+    `max_len`, `pad_idx`, `positions`) as keyword arguments for `create_model("bert-classifier", ...)`.
     Texts were pretrained as `[CLS] characters… [SEP]`, at most `max_len` tokens.
     """
     state = _checkpoint(run_dir, "masked_lm")

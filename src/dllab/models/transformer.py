@@ -394,7 +394,8 @@ class TransformerEmbedding(nn.Module):
         return self.dropout(self.positions(self.tokens(tokens) * self.scale))
 
 
-def _rotary(cfg: TransformerConfig) -> RotaryEmbedding | None:
+def rotary_table(cfg: TransformerConfig) -> RotaryEmbedding | None:
+    """The rotary angles that every layer of a stack shares, or None without rotary positions."""
     if cfg.positions != "rotary":
         return None
     return RotaryEmbedding(cfg.d_model // cfg.n_heads, cfg.max_len)
@@ -409,7 +410,7 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.embedding = TransformerEmbedding(vocab_size, cfg)
         args = (cfg.d_model, cfg.n_heads, cfg.ff_width, cfg.dropout, cfg.activation)
-        rotary = _rotary(cfg)  # one table of angles, shared by every layer
+        rotary = rotary_table(cfg)  # one table of angles, shared by every layer
         self.layers = nn.ModuleList(
             EncoderLayer(*args, cfg.norm_first, rotary) for _ in range(cfg.n_layers)
         )
@@ -435,7 +436,7 @@ class TransformerDecoder(nn.Module):
         super().__init__()
         self.embedding = TransformerEmbedding(vocab_size, cfg)
         args = (cfg.d_model, cfg.n_heads, cfg.ff_width, cfg.dropout, cfg.activation)
-        rotary = _rotary(cfg)  # one table of angles, shared by every layer
+        rotary = rotary_table(cfg)  # one table of angles, shared by every layer
         self.layers = nn.ModuleList(
             DecoderLayer(*args, cfg.norm_first, rotary) for _ in range(cfg.n_layers)
         )

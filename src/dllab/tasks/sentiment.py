@@ -7,8 +7,9 @@ training text. Texts become tokens (characters, or jieba words), and tokens beco
 vocabulary built on the training split alone: rarer than `min_freq` is `<unk>`.
 
 A batch is `(ids (B, T), lengths (B,), labels (B,))`, ids padded on the right and cut to the
-batch's longest text. Batches are not sorted by length: the recurrent models pack them
-(`models/rnn.py`), TextCNN masks padding, so the same text gets the same logits in any batch.
+batch's longest text. Batches are not sorted by length unless `length_buckets` asks: the
+recurrent models pack them (`models/rnn.py`), TextCNN masks padding, so the same text gets the
+same logits in any batch.
 
 Task options in `model.kwargs`, read here and not passed to the model:
 
@@ -18,7 +19,11 @@ Task options in `model.kwargs`, read here and not passed to the model:
 - `pretrained_embeddings: RUN_DIR`: a skip-gram run (`models/pretrained.py`) whose vectors
   initialise the embedding rows of the tokens it knows; the coverage is reported;
 - `pretrained_encoder: RUN_DIR`: a masked-LM run whose character vocabulary and encoder
-  weights a `bert-classifier` starts from; texts are then `[CLS] characters… [SEP]`.
+  weights a `bert-classifier` starts from; texts are then `[CLS] characters… [SEP]`;
+- `length_buckets` (default false): training batches of texts of similar length (sorted
+  within windows of 50 batches, then the batches shuffled). A random batch of 32 reviews
+  nearly always holds one of the 10% longer than 175 characters, so it is padded to the
+  limit; with buckets an epoch of the 128-token `bert-classifier` pads ~1.1x instead of ~2x.
 
 Metrics: `accuracy` and macro `f1` (torchmetrics). The report's extra pictures are the test
 confusion matrix and, for `bilstm-attention`, the attention weights over a few test texts.
@@ -26,6 +31,7 @@ confusion matrix and, for `bilstm-attention`, the attention weights over a few t
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import warnings
@@ -68,6 +74,7 @@ TASK_OPTIONS: dict[str, Any] = {
     "max_len": 256,
     "pretrained_embeddings": None,
     "pretrained_encoder": None,
+    "length_buckets": False,
 }
 BERT_SPECIALS = ("[CLS]", "[SEP]", "[MASK]")  # the masked_lm task's order after <pad>, <unk>
 
@@ -110,6 +117,8 @@ class TokenBatches:
     like `train/batches.py`'s `TensorBatches`, so a resumed run sees the same batches.
     """
 
+    WINDOW = 50  # with `buckets`: batches sorted by length together
+
     def __init__(
         self,
         ids: torch.Tensor,
@@ -121,10 +130,11 @@ class TokenBatches:
         seed: int = 0,
         rank: int = 0,
         world: int = 1,
+        buckets: bool = False,
     ) -> None:
         self.ids, self.lengths, self.labels = ids, lengths, labels
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.buckets = rank, world, buckets
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.labels) / self.world) / self.batch_size)
@@ -140,8 +150,15 @@ class TokenBatches:
             rank=self.rank,
             world=self.world,
         )
-        for b in range(start, len(self)):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+        batches = list(order.split(self.batch_size))
+        if self.buckets and self.shuffle:
+            batches = []
+            for window in order.split(self.batch_size * self.WINDOW):
+                by_length = window[torch.argsort(self.lengths[window], stable=True)]
+                batches += list(by_length.split(self.batch_size))
+            g = torch.Generator().manual_seed(self.seed * 7_919 + epoch)
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        for idx in batches[start:]:
             lengths = self.lengths[idx]
             yield self.ids[idx, : int(lengths.max())], lengths, self.labels[idx]
 
@@ -266,6 +283,7 @@ class SentimentTask(SplitBatches):
             seed=self.recipe.train.seed,
             rank=self.rank_ if shard else 0,
             world=self.world_ if shard else 1,
+            buckets=train and bool(self.options["length_buckets"]),
         )
 
     # ------------------------------------------------------------ model and steps
@@ -406,7 +424,8 @@ class SentimentTask(SplitBatches):
         self, model: nn.Module, run_dir: Path, device: torch.device | None = None
     ) -> list[Path]:
         """confusion.png, per_class.csv, data.json (the counts of `data_lines`) and, for a
-        model with attention pooling, attention.png over a few test texts."""
+        model that returns attention weights (BiLSTM+attention, BERT), attention.png over a few
+        test texts."""
         from dllab.tasks.classification import write_per_class
         from dllab.viz import plot_confusion
 
@@ -426,7 +445,7 @@ class SentimentTask(SplitBatches):
         data = run_dir / "data.md"
         data.write_text("\n".join(["## Data", "", *self.data_lines(), ""]), encoding="utf-8")
         paths.append(data)
-        if hasattr(model, "attention"):
+        if "return_attention" in inspect.signature(model.forward).parameters:
             paths += self._attention_pictures(model, out, run_dir, device)
         return paths
 
