@@ -229,6 +229,21 @@ def test_share_all_embeddings_ties_source_target_and_output() -> None:
         build("transformer-seq2seq", share_all_embeddings=True)  # 25 target ids, VOCAB source
 
 
+def test_three_way_tied_model_round_trips_through_a_checkpoint(tmp_path) -> None:
+    from dllab.train.checkpoint import load_checkpoint, save_checkpoint
+
+    model = build("transformer-seq2seq", tgt_vocab_size=VOCAB, share_all_embeddings=True)
+    save_checkpoint(tmp_path / "m.safetensors", {"model": model.state_dict()})
+    copy = build("transformer-seq2seq", tgt_vocab_size=VOCAB, share_all_embeddings=True)
+    with torch.no_grad():
+        for p in copy.parameters():
+            p.add_(1.0)  # so that only the checkpoint can make the two agree
+    copy.load_state_dict(load_checkpoint(tmp_path / "m.safetensors")["model"])
+    src, tgt = padded_batch(), torch.randint(1, VOCAB, (4, 5))
+    torch.testing.assert_close(copy(src, tgt), model(src, tgt))
+    assert copy.encoder.embedding.tokens.weight is copy.lm_head.weight  # still one matrix
+
+
 def test_rotary_scores_depend_on_relative_position_only() -> None:
     rotary = RotaryEmbedding(head_dim=8, max_len=32)
     q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
