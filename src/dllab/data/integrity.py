@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dllab.data.catalog import DatasetSpec, FileSpec, get_spec
 from dllab.data.checksum import digest_content
-from dllab.data.search import locate_files
+from dllab.data.search import installed_files, locate_files
 from dllab.errors import DataError
 
 __all__ = ["FileCheck", "check_digest", "check_file", "check_files", "verify"]
@@ -64,8 +64,7 @@ def check_files(
 
 
 def _check_installed(spec: DatasetSpec) -> list[FileCheck]:
-    folder = Path(spec.folders[0])
-    files = sorted(folder.glob("*")) if folder.is_dir() else []
+    folder, files = installed_files(spec)
     if not files:
         raise DataError(
             f"{spec.name}: nothing installed in {folder}; "

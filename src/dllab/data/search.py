@@ -169,10 +169,16 @@ class DatasetStatus:
         return f"{self.name:<14} {where}  ({self.note})"
 
 
+def installed_files(spec: DatasetSpec) -> tuple[Path | None, list[Path]]:
+    """The folder that system packages fill for `spec` (its first folder) and the files in it,
+    sorted; no files when nothing is installed there."""
+    folder = Path(spec.folders[0]) if spec.folders else None
+    return folder, sorted(folder.glob("*")) if folder and folder.is_dir() else []
+
+
 def _installed_status(spec: DatasetSpec) -> DatasetStatus:
     """Data that Debian packages install as many files in one folder (gettext catalogues)."""
-    folder = Path(spec.folders[0]) if spec.folders else None
-    files = sorted(folder.glob("*")) if folder and folder.is_dir() else []
+    folder, files = installed_files(spec)
     if not files:
         return DatasetStatus(
             spec.name, None, f"not installed; apt-get install {' '.join(spec.packages[:3])} …"

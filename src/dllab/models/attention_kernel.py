@@ -10,6 +10,8 @@ point, so those keep torch's choice.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -32,11 +34,8 @@ def attention(
 ) -> torch.Tensor:
     """`softmax(q k^T / sqrt(d) + mask) v` for `(B, nh, T, hs)` queries; arguments as
     `F.scaled_dot_product_attention`."""
-    if uses_math_kernel(q):
-        with sdpa_kernel(SDPBackend.MATH):
-            return F.scaled_dot_product_attention(
-                q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal
-            )
-    return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal
-    )
+    kernel = sdpa_kernel(SDPBackend.MATH) if uses_math_kernel(q) else nullcontext()
+    with kernel:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal
+        )

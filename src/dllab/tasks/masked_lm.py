@@ -237,7 +237,7 @@ class MaskedLMTask(SplitBatches):
         """sha256 of every corpus file this run read (for env.json)."""
         return dict(self.sources_.checksums)
 
-    def _batches(self, split: str) -> TensorBatches | TensorBatches:
+    def _batches(self, split: str) -> TensorBatches:
         # Held-out splits are sharded for validation; the test split is evaluated once,
         # by one process, after training.
         if split != "train":

@@ -40,6 +40,7 @@ from dllab.errors import ConfigError
 from dllab.models import create_model
 from dllab.tasks import TASKS
 from dllab.tasks.base import Prediction, SplitBatches, StepOutput
+from dllab.train.batches import length_buckets
 
 __all__ = [
     "EntityF1",
@@ -117,12 +118,7 @@ class SequenceBatches:
             return list(order.split(size))
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         perm = torch.randperm(n, generator=g)
-        batches: list[torch.Tensor] = []
-        for part in perm.split(size * self.chunk):
-            part = part[torch.argsort(self.lengths[part], stable=True)]
-            batches.extend(part.split(size))
-        order = torch.randperm(len(batches), generator=g).tolist()
-        return [batches[i] for i in order]
+        return length_buckets(perm, self.lengths, batch_size=size, window=self.chunk, generator=g)
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.chars) / self.batch_size) / self.world)

@@ -56,7 +56,7 @@ from dllab.errors import ConfigError
 from dllab.models import create_model
 from dllab.tasks import TASKS
 from dllab.tasks.base import Prediction, SplitBatches, StepOutput
-from dllab.train.batches import epoch_order
+from dllab.train.batches import epoch_order, length_buckets
 
 __all__ = [
     "TASK_OPTIONS",
@@ -152,12 +152,10 @@ class TokenBatches:
         )
         batches = list(order.split(self.batch_size))
         if self.buckets and self.shuffle:
-            batches = []
-            for window in order.split(self.batch_size * self.WINDOW):
-                by_length = window[torch.argsort(self.lengths[window], stable=True)]
-                batches += list(by_length.split(self.batch_size))
             g = torch.Generator().manual_seed(self.seed * 7_919 + epoch)
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+            batches = length_buckets(
+                order, self.lengths, batch_size=self.batch_size, window=self.WINDOW, generator=g
+            )
         for idx in batches[start:]:
             lengths = self.lengths[idx]
             yield self.ids[idx, : int(lengths.max())], lengths, self.labels[idx]

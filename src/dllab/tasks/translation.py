@@ -44,7 +44,7 @@ from dllab.models import create_model
 from dllab.models.decoding import beam_search, greedy_search, stepper_for
 from dllab.tasks import TASKS
 from dllab.tasks.base import Prediction, SplitBatches, StepOutput
-from dllab.train.batches import epoch_order
+from dllab.train.batches import epoch_order, length_buckets
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0..3, in this order
@@ -123,12 +123,8 @@ class LengthBatches:
             order = torch.argsort(self.lengths, stable=True)
             return list(order.split(size))
         order = epoch_order(n, seed=self.seed, epoch=epoch, shuffle=True)
-        batches = []
-        for window in order.split(size * self.WINDOW):
-            by_length = window[torch.argsort(self.lengths[window], stable=True)]
-            batches += list(by_length.split(size))
         g = torch.Generator().manual_seed(self.seed * 7_919 + epoch)
-        return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        return length_buckets(order, self.lengths, batch_size=size, window=self.WINDOW, generator=g)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
         batches = self._batches(epoch)

@@ -32,6 +32,27 @@ def epoch_order(n: int, *, seed: int, epoch: int, shuffle: bool, rank: int = 0, 
     return order
 
 
+def length_buckets(
+    order: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    batch_size: int,
+    window: int,
+    generator: torch.Generator,
+) -> list[torch.Tensor]:
+    """`order` (shuffled indices) cut into batches of similar lengths, in shuffled order.
+
+    Within each run of `window` batches the indices are sorted by `lengths` (stable), so a
+    batch pads little while each epoch still mixes differently; `generator` then shuffles the
+    batches, so no epoch goes from short to long. Text tasks with variable lengths use it.
+    """
+    batches: list[torch.Tensor] = []
+    for part in order.split(batch_size * window):
+        part = part[torch.argsort(lengths[part], stable=True)]
+        batches += list(part.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 class TensorBatches:
     """Batches from tensors held in memory (already preprocessed to float)."""
 
