@@ -106,6 +106,13 @@ def test_classifier_returns_token_weights_for_the_report(pooling: str) -> None:
     assert w.shape == (2, 6)
     torch.testing.assert_close(w.sum(-1), torch.ones(2))  # a distribution over the tokens
     assert w[0, 5] == 0 and w[1, 3:].abs().max() == 0  # none on padding
+    _, layer = clf.encoder(x, need_weights=True)  # the last layer's (B, heads, queries, keys)
+    heads = layer.mean(1)
+    if pooling == "cls":
+        expected = heads[:, 0]  # what [CLS] reads
+    else:  # the mean over each text's real query rows
+        expected = torch.stack([heads[0, :5].mean(0), heads[1, :3].mean(0)])
+    torch.testing.assert_close(w, expected)
 
 
 def test_bad_options_and_too_long_inputs_are_user_errors() -> None:
