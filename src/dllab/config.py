@@ -34,6 +34,9 @@ class DataConfig(_Strict):
     num_workers: int = Field(0, ge=0)  # DataLoader workers for streamed folders only
     image_size: int | None = None  # resize folder images to this side (default: dataset's)
     channels: Literal[1, 3] | None = None  # force grey or RGB for folder images
+    # Seed of the random train/val/test split (default: train.seed). Fix it to train several
+    # seeds on one split (seed studies, ensembles) without moving texts between splits.
+    split_seed: int | None = None
 
 
 class ModelConfig(_Strict):
@@ -110,6 +113,11 @@ class Recipe(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     train: TrainConfig = TrainConfig()
     target: TargetConfig | None = None
+
+    @property
+    def split_seed(self) -> int:
+        """The seed that draws the train/val/test split: `data.split_seed`, else `train.seed`."""
+        return self.train.seed if self.data.split_seed is None else self.data.split_seed
 
 
 def recipe_names() -> list[str]:

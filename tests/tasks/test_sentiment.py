@@ -159,9 +159,12 @@ def test_pretrained_embeddings_fill_the_rows_they_know(task, tmp_path: Path) -> 
         init_embeddings(torch.nn.Embedding(5, 4), Vocab(words), words[2:], torch.ones(3, 8))
 
 
-def test_pretrained_encoder_brings_its_vocabulary_and_weights(tmp_path: Path) -> None:
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_pretrained_encoder_brings_its_vocabulary_and_weights(
+    tmp_path: Path, positions: str
+) -> None:
     vocab = Vocab.build([list("这个手机很好用质量差")], specials=("[CLS]", "[SEP]", "[MASK]"))
-    sizes = {"d_model": 16, "n_heads": 2, "n_layers": 1, "max_len": 24}
+    sizes = {"d_model": 16, "n_heads": 2, "n_layers": 1, "max_len": 24, "positions": positions}
     mlm = create_model("bert-mlm-mini", vocab_size=len(vocab), **sizes)
     meta = {
         "task": "masked_lm",
@@ -177,13 +180,28 @@ def test_pretrained_encoder_brings_its_vocabulary_and_weights(tmp_path: Path) ->
     for k, v in mlm.encoder.state_dict().items():
         assert torch.equal(model.encoder.state_dict()[k], v)
     ids, lengths, _ = t.encoded_["train"]
-    assert bool((ids[:, 0] == vocab.index["[CLS]"]).all()) and int(lengths.max()) <= 24
+    assert bool((ids[:, 0] == vocab.index["[CLS]"]).all())
     assert ids[0, lengths[0] - 1] == vocab.index["[SEP]"]
+    # A learned position table caps texts at the pretraining length; rotary positions have no
+    # table, so texts keep the recipe's max_len (256) and the model is built for it.
+    longest = 24 if positions == "learned" else recipe.model.kwargs["max_len"]
+    assert int(lengths.max()) == longest == t.max_len_ == model.config.max_len
     meta = t.model_metadata()
     assert meta["tokenizer"] == "char" and meta["wrap"] == ["[CLS]", "[SEP]"]
     assert "pretrained_encoder" not in meta["model_kwargs"]
     (p,) = predict_texts(model, meta, ["手机很好用"], top_k=2)
     assert sorted(p.labels) == ["negative", "positive"]
+
+
+def test_split_seed_keeps_the_split_while_train_seed_changes() -> None:
+    def split(*overrides: str) -> dict[str, list[int]]:
+        t = create_task("sentiment", recipe=load_recipe("sentiment-zh", list(overrides)))
+        t.setup()
+        return {k: v.tolist() for k, v in t.split_.items()}
+
+    base = split("train.seed=0")
+    assert split("train.seed=1", "data.split_seed=0") == base
+    assert split("train.seed=1")["test"] != base["test"]
 
 
 def test_length_buckets_cover_every_text_once_with_less_padding() -> None:

@@ -67,7 +67,7 @@ class ClassificationTask:
             data_dir=d.data_dir,
             val_fraction=d.val_fraction,
             test_fraction=d.test_fraction,
-            seed=self.recipe.train.seed,
+            seed=self.recipe.split_seed,
             path=d.path,
             image_size=d.image_size,
             channels=d.channels,

@@ -256,7 +256,7 @@ class LanguageModelTask(SplitBatches):
             sentences,
             val_fraction=d.val_fraction,
             test_fraction=d.test_fraction,
-            seed=self.recipe.train.seed,
+            seed=self.recipe.split_seed,
         )
         texts = {k: EOS.join(v) + EOS for k, v in parts.items()}
         self.vocab_ = Vocab.build([texts["train"]], min_freq=min_freq)

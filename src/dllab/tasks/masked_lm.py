@@ -187,7 +187,7 @@ class MaskedLMTask(SplitBatches):
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
-        d, seed = self.recipe.data, self.recipe.train.seed
+        d, seed = self.recipe.data, self.recipe.split_seed  # the split and its fixed masks
         self.options_, self.model_kwargs_ = split_options(dict(self.recipe.model.kwargs))
         self.sources_ = load_texts(d.name, d.data_dir)
         texts = self.sources_.texts

@@ -213,7 +213,7 @@ class NERTask(SplitBatches):
             "duplicates_removed": len(corpus.sentences) - len(sentences),
             **entity_counts((s.words, s.tags) for s in sentences),
         }
-        g = torch.Generator().manual_seed(self.recipe.train.seed)
+        g = torch.Generator().manual_seed(self.recipe.split_seed)
         perm = torch.randperm(len(sentences), generator=g).tolist()
         n_test = round(len(sentences) * d.test_fraction)
         n_val = round(len(sentences) * d.val_fraction)

@@ -219,7 +219,7 @@ class SentimentTask(SplitBatches):
             self.corpus_.labels,
             val_fraction=d.val_fraction,
             test_fraction=d.test_fraction,
-            seed=self.recipe.train.seed,
+            seed=self.recipe.split_seed,
         )
         texts = {k: [self.corpus_.texts[i] for i in idx.tolist()] for k, idx in self.split_.items()}
         self.pretrained_: dict[str, Any] | None = None
@@ -259,7 +259,11 @@ class SentimentTask(SplitBatches):
         self.vocab_ = Vocab(tokens)
         self.tokenize_ = tokenizer("char")
         self.wrap_ = ("[CLS]", "[SEP]")
-        self.max_len_ = min(self.max_len_, int(config["max_len"]))  # its position table
+        if config.get("positions", "learned") == "learned":
+            self.max_len_ = min(self.max_len_, int(config["max_len"]))  # its position table
+        # Rotary positions have no table: the encoder reads texts longer than its pretraining
+        # windows, and fine-tuning adapts it to the longer offsets. Cutting 18 % of the reviews
+        # to 126 characters cost it 6 points on them (0.84 vs TF-IDF's 0.91).
         self.encoder_state_, self.encoder_config_ = state, config
         self.pretrained_ = {"encoder": str(opts["pretrained_encoder"])}
 
@@ -290,7 +294,7 @@ class SentimentTask(SplitBatches):
         if self.pretrained_ is not None and "encoder" in self.pretrained_:
             # The pretrained sizes win; only dropout and the head's options may change.
             sizes = {k: v for k, v in self.encoder_config_.items() if k != "dropout"}
-            kw = {**kw, **sizes}
+            kw = {**kw, **sizes, "max_len": self.max_len_}
         elif self.recipe.model.name.startswith("bert"):
             kw["max_len"] = self.max_len_  # its table of learned positions
         return {
@@ -388,7 +392,7 @@ class SentimentTask(SplitBatches):
         sizes = ", ".join(f"{k} {len(v):,}" for k, v in self.split_.items())
         lines = [
             f"- reviews: {c.summary()}",
-            f"- split (seed {self.recipe.train.seed}, stratified): {sizes}; no text is in two "
+            f"- split (seed {self.recipe.split_seed}, stratified): {sizes}; no text is in two "
             "splits",
             f"- tokens: {opts['tokenizer'] if not self.wrap_ else 'char'}, vocabulary "
             f"{len(self.vocab_):,} (min_freq {opts['min_freq']}, training split only), "
