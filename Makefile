@@ -39,7 +39,7 @@ bench-sentiment: $(STAMP)
 	test -f $(PRETRAINED)/mlm-zh/summary.json || { rm -rf $(PRETRAINED)/mlm-zh; \
 	  $(BIN)/dllab run mlm-zh --run-dir $(PRETRAINED)/mlm-zh; }
 	$(BIN)/python benchmarks/sentiment_zh.py --embeddings $(PRETRAINED)/skipgram-chars-zh \
-	  --encoder $(PRETRAINED)/mlm-zh
+	  --encoder $(PRETRAINED)/mlm-zh --runs $(PRETRAINED)/sentiment --json $(PRETRAINED)/sentiment.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)

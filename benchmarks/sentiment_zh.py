@@ -8,13 +8,15 @@ split the script trains, in this one process:
   with a logistic regression whose C (1, 4 or 16) is picked on the validation part;
 - our recipes through `dllab run`'s own code path: from scratch (`sentiment-zh-textcnn`,
   `sentiment-zh`), with pretrained embeddings (`--embeddings RUN_DIR`, a skip-gram run), and
-  fine-tuning a pretrained encoder (`--encoder RUN_DIR`, a masked-LM run);
+  fine-tuning a pretrained encoder (`--encoder RUN_DIR`, a masked-LM run), alone
+  (`bert+mlm`) and as an ensemble (`bert+mlm-x3`: three fine-tunings on the same split with
+  different training seeds, their probabilities averaged; the first is `bert+mlm`'s run);
 
 and prints one table of test accuracy and macro-F1 averaged over the seeds, the best of ours
 minus the best baseline, and the load average (timings on a shared machine are pessimistic).
 
     python benchmarks/sentiment_zh.py [--seeds 0 1 2] [--threads 1] [--rows ...]
-        [--embeddings RUN_DIR] [--encoder RUN_DIR] [--json results.json]
+        [--embeddings RUN_DIR] [--encoder RUN_DIR] [--json results.json] [--runs DIR]
     python benchmarks/sentiment_zh.py --table a.json b.json   # one table from saved runs
 """
 
