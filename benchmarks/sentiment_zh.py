@@ -158,10 +158,8 @@ def class_probabilities(model: Any, meta: dict, texts: list[str]) -> np.ndarray:
     from dllab.tasks.sentiment import predict_texts
 
     rows = []
-    with (
-        warnings.catch_warnings()
-    ):  # the 2 % of reviews longer than max_len are cut, as in training
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the 2 % longer than max_len are cut, as in training
         for i in range(0, len(texts), 256):
             for q in predict_texts(model, meta, texts[i : i + 256], top_k=len(meta["classes"])):
                 score = dict(zip(q.labels, q.scores, strict=True))
