@@ -15,7 +15,7 @@ import torch
 
 from dllab.config import load_recipe
 from dllab.data.peoples_daily import parse_lines, peoples_daily_path
-from dllab.data.text import Vocab
+from dllab.data.text import Vocab, char_tokenize
 from dllab.errors import ConfigError, InputError
 from dllab.experiment import predict, run_recipe
 from dllab.models import create_model
@@ -45,7 +45,14 @@ def text_slice(name: str, data_dir: str | None = None) -> TextSources:
     with open(peoples_daily_path(), encoding="utf-8") as f:
         news = [s.text for s in parse_lines(islice(f, 2000)).sentences]
     reviews = review_lines()[0][:1000]
-    return TextSources(list(dict.fromkeys(news + reviews)), {"slice": 3000}, {})
+    distinct = dict.fromkeys(
+        [*((t, "peoples-daily") for t in news), *((t, "reviews-zh") for t in reviews)]
+    )
+    texts = list(dict.fromkeys(t for t, _ in distinct))
+    source = {}
+    for t, src in distinct:
+        source.setdefault(t, src)
+    return TextSources(texts, {"slice": 3000}, {}, sources=[source[t] for t in texts])
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +110,27 @@ def test_review_texts_are_read_without_labels_and_sources_are_checked() -> None:
     assert len(load_texts("reviews-zh").texts) == len(set(texts))  # repeats removed
     with pytest.raises(ConfigError, match="masked_lm reads"):
         load_texts("peoples-daily+wikipedia")
+
+
+def test_review_repeats_add_review_passes_to_training_only(monkeypatch) -> None:
+    monkeypatch.setattr(masked_lm, "load_texts", text_slice)
+
+    def task(repeats: int) -> masked_lm.MaskedLMTask:
+        t = masked_lm.MaskedLMTask(
+            load_recipe("mlm-zh", [*SMALL, f"model.kwargs.review_repeats={repeats}"])
+        )
+        t.setup()
+        return t
+
+    once, thrice = task(1), task(3)
+    assert thrice.vocab_.tokens == once.vocab_.tokens  # counted before the repeats
+    for split in ("val", "test"):
+        assert torch.equal(thrice.windows_[split], once.windows_[split])
+    sources = dict(zip(once.sources_.texts, once.sources_.sources, strict=True))
+    reviews = [t for t in once.texts_["train"] if sources[t] == "reviews-zh"]
+    assert 0 < len(reviews) < len(once.texts_["train"])
+    chars = [char_tokenize(t) for t in once.texts_["train"]]
+    expected = pack(chars + [char_tokenize(t) for t in reviews] * 2, once.vocab_, 64)
+    assert torch.equal(thrice.windows_["train"], expected)  # two more passes over the reviews
+    with pytest.raises(ConfigError, match="review_repeats"):
+        task(0)
