@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from dllab.train.precision import native_bf16
+
 PACKAGES = [
     "dllab",
     "torch",
@@ -75,6 +77,7 @@ def devices() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
+        "cpu_native_bf16": native_bf16("cpu"),  # else recipes asking bf16 train in fp32
     }
 
 

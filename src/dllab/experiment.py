@@ -30,6 +30,7 @@ from dllab.train.callbacks import (
 )
 from dllab.train.checkpoint import atomic_write_text, load_checkpoint
 from dllab.train.optim import build_optimizer
+from dllab.train.precision import resolve_precision
 from dllab.train.report import write_report
 from dllab.train.rng import seed_everything
 from dllab.train.run_dir import check_run_dir, new_run_dir
@@ -54,8 +55,10 @@ def build_trainer(
     device: torch.device,
     extra_callbacks: list | None = None,
     progress: bool = True,
+    precision: str | None = None,
 ) -> Trainer:
-    """The Trainer and callbacks a recipe asks for."""
+    """The Trainer and callbacks a recipe asks for (`precision`: the one resolved for this
+    hardware, default the recipe's)."""
     t = recipe.train
     steps_per_epoch = -(-len(task.train_batches()) // t.accumulate)
     total = min(steps_per_epoch * t.max_epochs, t.max_steps or 10**12)
@@ -94,7 +97,7 @@ def build_trainer(
         max_time=t.max_time,
         grad_clip=t.grad_clip,
         accumulate=t.accumulate,
-        precision=t.precision,
+        precision=precision or t.precision,
         device=device,
         val_every=t.val_every,
         channels_last=t.channels_last,
@@ -131,6 +134,7 @@ def run_recipe(
     device = distributed.pick_device(recipe.train.device, local_rank)
     distributed.init_distributed(device)
     main = distributed.is_main_process()
+    precision, precision_note = resolve_precision(recipe.train.precision, device)
     if resume is None:
         run_dir = Path(distributed.broadcast_text(str(new_run_dir(recipe.name, run_dir))))
     assert run_dir is not None
@@ -143,12 +147,14 @@ def run_recipe(
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
         env = environment(seed=recipe.train.seed, checksums=task.data_checksums())
-        env["world_size"], env["device"] = world, str(device)
+        env["world_size"], env["device"], env["precision"] = world, str(device), precision
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
         procs = f" x{world} processes" if world > 1 else ""
+        if precision_note:
+            echo(precision_note)
         echo(f"{'resuming' if state else 'training'} {recipe.name} on {device}{procs} -> {run_dir}")
     trainer = build_trainer(
-        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress
+        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress, precision
     )
     try:
         final = trainer.fit(task, model, optimizer, resume=state)

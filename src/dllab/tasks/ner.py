@@ -41,6 +41,7 @@ from dllab.models import create_model
 from dllab.tasks import TASKS
 from dllab.tasks.base import Prediction, SplitBatches, StepOutput
 from dllab.train.batches import length_buckets
+from dllab.train.precision import resolve_precision
 
 __all__ = [
     "EntityF1",
@@ -360,7 +361,7 @@ class NERTask(SplitBatches):
         batches = self.test_batches()
         out: dict[int, list[str]] = {}
         # The same precision as the Trainer's test evaluation, so per_type.csv matches it.
-        bf16 = self.recipe.train.precision == "bf16"
+        bf16 = resolve_precision(self.recipe.train.precision, device)[0] == "bf16"
         for idx in batches._batch_indices(0):
             chars, bi, lengths, _ = batches.collate(idx.tolist())
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
