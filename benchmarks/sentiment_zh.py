@@ -11,7 +11,9 @@ split the script trains, in this one process:
   fine-tuning a pretrained encoder (`--encoder RUN_DIR`, a masked-LM run), alone
   (`bert+mlm`) and, with `--members N`, as an ensemble (`bert+mlm-xN`: N fine-tunings on the
   same split with different training seeds, their probabilities averaged; the first is
-  `bert+mlm`'s run);
+  `bert+mlm`'s run); and fastText (`sentiment-zh-fasttext`, a bag of character n-grams
+  learned end to end), alone and averaged with the fine-tuned encoder (`bert+mlm+fasttext`:
+  the two rows' own runs, equal weights): models that err differently;
 
 and prints one table of test accuracy and macro-F1 averaged over the seeds, the best of ours
 minus the best baseline, and the load average (timings on a shared machine are pessimistic).
@@ -50,7 +52,9 @@ KINDS = {
     "bilstm-attention": "from scratch",
     "textcnn+emb": "pretrained emb",
     "bilstm-attention+emb": "pretrained emb",
+    "fasttext": "from scratch",
     "bert+mlm": "pretrained encoder",
+    "bert+mlm+fasttext": "pretrained encoder + fastText, averaged",
 }
 
 
@@ -142,14 +146,11 @@ def run_result(run_dir: Path) -> dict:
 
 
 def recipe_row(
-    name: str, recipe: str, overrides: list[str], threads: int, runs: Path | None
+    name: str, recipe: str, overrides: list[str], threads: int, runs: Path
 ) -> Callable[[int], dict]:
     def run(seed: int) -> dict:
         r = load_recipe(recipe, [*overrides, f"train.seed={seed}", f"train.threads={threads}"])
-        if runs is not None:
-            return run_result(trained_run(r, runs / f"{name}-s{seed}"))
-        with tempfile.TemporaryDirectory() as tmp:
-            return run_result(trained_run(r, Path(tmp) / "run"))
+        return run_result(trained_run(r, runs / f"{name}-s{seed}"))
 
     return run
 
@@ -168,18 +169,19 @@ def class_probabilities(model: Any, meta: dict, texts: list[str]) -> np.ndarray:
     return np.array(rows)
 
 
-def ensemble_row(
-    name: str, recipe: str, overrides: list[str], threads: int, runs: Path | None, members: int
-) -> Callable[[int], dict]:
-    """`members` fine-tunings on one split (data.split_seed = the seed; the first member has
-    train.seed = the seed, i.e. it is the single-model row's run), their test probabilities
-    averaged. Each member's own accuracy is kept in the result."""
+Member = tuple[str, str, list[str]]  # (run folder name without -s<seed>, recipe, overrides)
+
+
+def averaged_row(members: list[Member], threads: int, runs: Path) -> Callable[[int], dict]:
+    """Members trained on one split (the seed's), their test probabilities averaged with equal
+    weights. A member whose folder name is a single row's (`bert+mlm`, `fasttext`) is that
+    row's run, reused; one named `row-mK` is another training seed (seed + 100 K) on the same
+    split (`data.split_seed`). Each member's own accuracy is kept in the result."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from dllab.experiment import load_trained
 
     corpus = load_reviews()
-    single = name.split("-x")[0]
 
     def run(seed: int) -> dict:
         split = split_reviews(
@@ -188,32 +190,31 @@ def ensemble_row(
         texts = [corpus.texts[i] for i in split["test"].tolist()]
         y = np.array(corpus.labels)[split["test"].numpy()]
         probs, results = [], []
-        with tempfile.TemporaryDirectory() as tmp:
-            for k in range(members):
-                init = (
-                    [f"train.seed={seed}"]
-                    if k == 0
-                    else [f"data.split_seed={seed}", f"train.seed={seed + 100 * k}"]
+        for folder_name, recipe, overrides in members:
+            base, _, k = folder_name.partition("-m")
+            init = [f"data.split_seed={seed}", f"train.seed={seed + 100 * int(k)}"] if k else []
+            r = load_recipe(
+                recipe, [*overrides, f"train.seed={seed}", *init, f"train.threads={threads}"]
+            )
+            run_dir = trained_run(r, runs / f"{base}-s{seed}" + (f"-m{k}" if k else ""))
+            results.append(run_result(run_dir))
+            probs.append(class_probabilities(*load_trained(run_dir), texts))
+            served = accuracy_score(y, probs[-1].argmax(1))
+            if abs(served - results[-1]["accuracy"]) > 0.003:  # predict path != test path?
+                print(
+                    f"  {run_dir.name}: predict gives {served:.4f}, the run's test "
+                    f"{results[-1]['accuracy']:.4f}",
+                    flush=True,
                 )
-                r = load_recipe(recipe, [*overrides, *init, f"train.threads={threads}"])
-                folder = (runs or Path(tmp)) / (f"{single}-s{seed}" + (f"-m{k}" if k else ""))
-                run_dir = trained_run(r, folder)
-                results.append(run_result(run_dir))
-                probs.append(class_probabilities(*load_trained(run_dir), texts))
-                served = accuracy_score(y, probs[-1].argmax(1))
-                if abs(served - results[-1]["accuracy"]) > 0.003:  # predict path != test path?
-                    print(
-                        f"  {folder.name}: predict gives {served:.4f}, the run's test "
-                        f"{results[-1]['accuracy']:.4f}",
-                        flush=True,
-                    )
         pred = np.mean(probs, axis=0).argmax(1)
-        each = " ".join(f"{r['accuracy']:.4f}" for r in results)
+        each = " ".join(
+            f"{m[0]} {r['accuracy']:.4f}" for m, r in zip(members, results, strict=True)
+        )
         return {
             "accuracy": float(accuracy_score(y, pred)),
             "f1": float(f1_score(y, pred, average="macro")),
             "seconds": sum(r["seconds"] for r in results),
-            "note": f"mean of {members} fine-tunings' probabilities; each: {each}",
+            "note": f"mean of {len(members)} models' probabilities; each: {each}",
             "members": [r["accuracy"] for r in results],
         }
 
@@ -245,7 +246,10 @@ def main() -> None:
     ap.add_argument("--override", nargs="*", default=[], help="extra overrides for our recipes")
     ap.add_argument("--table", type=Path, nargs="+", help="only print the table of saved JSONs")
     ap.add_argument(
-        "--runs", type=Path, help="keep each run's folder here; finished ones are reused"
+        "--runs",
+        type=Path,
+        help="keep each run's folder here; finished ones are reused (default: a temporary "
+        "folder, removed at the end)",
     )
     ap.add_argument(
         "--members", type=int, default=1, help="with 2 or more: the ensemble row bert+mlm-xN"
@@ -260,8 +264,16 @@ def main() -> None:
         print_table(merged)
         return
 
-    def ours(extra: tuple[str, ...] | list[str] = ()) -> tuple[list[str], int, Path | None]:
-        return [*extra, *args.override], args.threads, args.runs
+    with tempfile.TemporaryDirectory() as tmp:
+        run_rows(args, args.runs or Path(tmp))
+
+
+def run_rows(args: argparse.Namespace, runs: Path) -> None:
+    """Train (or reuse from `runs`) every row's runs, print each result and the table. The
+    averaged rows read the single rows' runs, so they cost only their extra members."""
+
+    def ours(extra: tuple[str, ...] | list[str] = ()) -> tuple[list[str], int, Path]:
+        return [*extra, *args.override], args.threads, runs
 
     # Rows are built lazily: a baseline reads the corpus, an embedding row the run folder.
     rows: dict[str, Callable[[], Callable[[int], dict]]] = {
@@ -269,6 +281,7 @@ def main() -> None:
         "tfidf-jieba": lambda: tfidf_lr(jieba_tokenize, (1, 2)),
         "textcnn": lambda: recipe_row("textcnn", "sentiment-zh-textcnn", *ours()),
         "bilstm-attention": lambda: recipe_row("bilstm-attention", "sentiment-zh", *ours()),
+        "fasttext": lambda: recipe_row("fasttext", "sentiment-zh-fasttext", *ours()),
     }
     if args.embeddings:
         emb = embedding_overrides(args.embeddings)
@@ -279,9 +292,13 @@ def main() -> None:
     if args.encoder:
         enc = [f"model.kwargs.pretrained_encoder={args.encoder}"]
         rows["bert+mlm"] = lambda: recipe_row("bert+mlm", "sentiment-zh-bert", *ours(enc))
-        if args.members > 1:  # N more fine-tunings per seed: opt in
-            rows[f"bert+mlm-x{args.members}"] = lambda: ensemble_row(
-                f"bert+mlm-x{args.members}", "sentiment-zh-bert", *ours(enc), args.members
+        bert: Member = ("bert+mlm", "sentiment-zh-bert", [*enc, *args.override])
+        fasttext: Member = ("fasttext", "sentiment-zh-fasttext", list(args.override))
+        rows["bert+mlm+fasttext"] = lambda: averaged_row([bert, fasttext], args.threads, runs)
+        if args.members > 1:  # N - 1 more fine-tunings per seed: opt in
+            more = [(f"bert+mlm-m{k}", *bert[1:]) for k in range(1, args.members)]
+            rows[f"bert+mlm-x{args.members}"] = lambda: averaged_row(
+                [bert, *more], args.threads, runs
             )
     if args.rows:
         rows = {k: v for k, v in rows.items() if k in args.rows}

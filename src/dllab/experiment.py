@@ -150,9 +150,9 @@ def run_recipe(
         env["world_size"], env["device"], env["precision"] = world, str(device), precision
         atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
         procs = f" x{world} processes" if world > 1 else ""
+        echo(f"{'resuming' if state else 'training'} {recipe.name} on {device}{procs} -> {run_dir}")
         if precision_note:
             echo(precision_note)
-        echo(f"{'resuming' if state else 'training'} {recipe.name} on {device}{procs} -> {run_dir}")
     trainer = build_trainer(
         recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress, precision
     )

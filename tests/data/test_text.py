@@ -11,6 +11,7 @@ from dllab.data.text import (
     PAD,
     UNK,
     Vocab,
+    char_ngram_tokenize,
     char_tokenize,
     fit_to_context,
     jieba_tokenize,
@@ -43,8 +44,20 @@ def test_tokenisers_drop_whitespace_and_keep_every_other_character():
     words = jieba_tokenize(text)
     assert "".join(words) == "这个手机很好用！"
     assert len(words) < len(char_tokenize(text))  # jieba groups characters into words
-    with pytest.raises(ConfigError, match="char, jieba"):
+    with pytest.raises(ConfigError, match="char, jieba, char-ngrams"):
         tokenizer("bpe")
+
+
+def test_char_ngrams_hold_every_1_2_3_gram_once_in_text_order():
+    text = "手机 很好用！"
+    grams = char_ngram_tokenize(text)
+    chars = char_tokenize(text)
+    for n in (1, 2, 3):  # exactly the n-grams of the characters, whitespace dropped
+        expected = sorted("".join(chars[i : i + n]) for i in range(len(chars) - n + 1))
+        assert sorted(g for g in grams if len(g) == n) == expected
+    assert [g for g in grams if len(g) == 1] == chars  # in order: a cut list cuts the text
+    assert grams[:4] == ["手", "手机", "手机很", "机"]
+    assert char_ngram_tokenize("好") == ["好"] and char_ngram_tokenize(" ") == []
 
 
 def test_read_text_inputs_strings_stdin_and_empty(monkeypatch):

@@ -14,6 +14,7 @@ MODEL_NAMES = list_models()
 SEQUENCE_FAMILIES = {
     "rnn",
     "textcnn",
+    "fasttext",
     "seq2seq",
     "transformer",
     "gpt",

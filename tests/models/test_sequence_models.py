@@ -25,6 +25,7 @@ SMALL = {
     "bilstm-attention": {**SMALL_RNN, "num_classes": 3},
     "bilstm-tagger": {**SMALL_RNN, "num_tags": 5, "num_layers": 2},
     "textcnn": {"vocab_size": VOCAB, "num_classes": 3, "embed_dim": 8, "num_filters": 4},
+    "fasttext": {"vocab_size": VOCAB, "num_classes": 3, "embed_dim": 8},
 }
 SEQ2SEQ = {
     "gru-seq2seq": {
@@ -43,7 +44,14 @@ SEQ2SEQ = {
     },
 }
 GPT_SMALL = {"vocab_size": VOCAB, "n_layers": 2, "n_heads": 2, "d_model": 16, "max_len": 24}
-CLASSIFIERS = ["rnn-classifier", "lstm-classifier", "gru-classifier", "bilstm-attention", "textcnn"]
+CLASSIFIERS = [
+    "rnn-classifier",
+    "lstm-classifier",
+    "gru-classifier",
+    "bilstm-attention",
+    "textcnn",
+    "fasttext",
+]
 RNNS = ["rnn-classifier", "lstm-classifier", "gru-classifier", "bilstm-attention", "bilstm-tagger"]
 LENGTHS = torch.tensor([9, 4, 1, 6])
 
@@ -115,9 +123,10 @@ def test_lengths_default_to_where_padding_starts(name: str) -> None:
         torch.testing.assert_close(model(tokens), model(tokens, LENGTHS))
 
 
-@pytest.mark.parametrize("name", [*RNNS, "textcnn"])
+@pytest.mark.parametrize("name", [*RNNS, "textcnn", "fasttext"])
 def test_padded_batch_equals_each_sequence_alone(name: str) -> None:
-    """RNNs pack the batch, TextCNN masks windows that reach into the padding."""
+    """RNNs pack the batch, TextCNN masks windows that reach into the padding, fastText
+    averages real tokens only."""
     model, tokens = build(name), padded_batch()
     with torch.no_grad():
         batched = model(tokens, LENGTHS)
@@ -125,6 +134,18 @@ def test_padded_batch_equals_each_sequence_alone(name: str) -> None:
             alone = model(tokens[i : i + 1, :n], torch.tensor([n]))
             expected = batched[i : i + 1, :n] if name == "bilstm-tagger" else batched[i : i + 1]
             torch.testing.assert_close(alone, expected, rtol=0, atol=1e-6)
+
+
+def test_fasttext_is_a_linear_map_of_the_mean_embedding() -> None:
+    """The paper's model: logits = W mean(E[tokens]) + b, whatever the order of the tokens."""
+    model, tokens = build("fasttext"), padded_batch()
+    with torch.no_grad():
+        logits = model(tokens, LENGTHS)
+        for i, n in enumerate(LENGTHS.tolist()):
+            mean = model.embedding.weight[tokens[i, :n]].mean(0)
+            torch.testing.assert_close(logits[i], model.head(mean), rtol=0, atol=1e-6)
+        shuffled = tokens[0, torch.randperm(9, generator=torch.Generator().manual_seed(3))]
+        torch.testing.assert_close(model(shuffled[None]), logits[:1], rtol=0, atol=1e-6)
 
 
 def test_empty_sequence_is_refused_with_a_reason() -> None:

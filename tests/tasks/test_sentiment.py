@@ -15,7 +15,7 @@ from dllab.cli import app
 from dllab.config import load_recipe
 from dllab.data.text import Vocab
 from dllab.errors import ConfigError, InputError
-from dllab.experiment import run_recipe
+from dllab.experiment import load_trained, run_recipe
 from dllab.models import create_model
 from dllab.tasks import create_task
 from dllab.tasks.sentiment import embedding_layer, init_embeddings, predict_texts
@@ -55,6 +55,17 @@ def test_short_training_beats_the_majority_class(short_run: Path) -> None:
     data = (short_run / "data.md").read_text()
     assert "47 in both files dropped" in data and "17,410 distinct" in data
     assert (short_run / "confusion.png").stat().st_size > 5_000
+
+
+def test_fasttext_learns_from_character_ngrams_in_200_steps(tmp_path: Path) -> None:
+    recipe = load_recipe("sentiment-zh-fasttext", ["train.max_steps=200", "train.threads=1"])
+    run = run_recipe(recipe, run_dir=tmp_path / "run", echo=lambda _: None, progress=False)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test"]["test/accuracy"] > 9_031 / 17_363 + 0.2  # majority: 0.52
+    model, meta = load_trained(run)
+    assert meta["tokenizer"] == "char-ngrams"
+    (neg, pos) = predict_texts(model, meta, ["质量太差了，很失望", "很好用，非常满意"], top_k=1)
+    assert (neg.labels[0], pos.labels[0]) == ("negative", "positive")
 
 
 def test_predict_prints_label_and_probability(short_run: Path) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "PAD",
     "UNK",
     "Vocab",
+    "char_ngram_tokenize",
     "char_tokenize",
     "fit_to_context",
     "jieba_tokenize",
@@ -42,9 +43,26 @@ def jieba_tokenize(text: str) -> list[str]:
     return [w for w in jieba.lcut(text) if not w.isspace()]
 
 
+def char_ngram_tokenize(text: str, n: int = 3) -> list[str]:
+    """Each character followed by the 2- to `n`-grams that start at it (whitespace dropped
+    first): fastText's bag of n-grams, in text order so that cutting the list cuts the text.
+
+    >>> char_ngram_tokenize("很好用")
+    ['很', '很好', '很好用', '好', '好用', '用']
+    """
+    chars = char_tokenize(text)
+    return [
+        "".join(chars[i : i + k])
+        for i in range(len(chars))
+        for k in range(1, n + 1)
+        if i + k <= len(chars)
+    ]
+
+
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "char": char_tokenize,
     "jieba": jieba_tokenize,
+    "char-ngrams": char_ngram_tokenize,  # characters and their 2- and 3-grams (fastText)
 }
 
 

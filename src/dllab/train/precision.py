@@ -27,7 +27,9 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
     if platform.machine().lower() not in X86:
         return True
     cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    checks = [
+        getattr(cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
     checks = [c for c in checks if c is not None]
     return not checks or any(c() for c in checks)  # unknown torch: trust the recipe
 
