@@ -275,11 +275,16 @@ unit = int(np.argmax([abs(np.corrcoef(cells[-1][:, u], sign)[0, 1]) for u in ran
 forget = np.array([g[1][:, unit] for g in gates])  # (T, 1000)
 write = np.array([g[0][:, unit] for g in gates])
 memory = np.array([cl[:, unit] for cl in cells])
+held = max(np.mean((memory[-1] > 0) == (sign > 0)), np.mean((memory[-1] < 0) == (sign > 0)))
 print(
     f"unit {unit}: input gate at step 1 {write[0].mean():.2f}, later {write[1:].mean():.2f}; "
-    f"forget gate after step 1 {forget[1:].mean():.3f}"
+    f"forget gate after step 1 {forget[1:].mean():.3f}; the sign of c_T gives the answer "
+    f"for {held:.1%} of the test sequences"
 )
-assert forget[1:].mean() > 0.9
+# Training is chaotic: CPUs that add in another order train another network, so the exact
+# gate values differ from machine to machine; what every trained LSTM here shares is a
+# mostly open forget gate and one unit whose cell state alone holds the answer.
+assert forget[1:].mean() > 0.75 and held > 0.9
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
 steps = np.arange(1, T + 1)
@@ -298,8 +303,9 @@ save(fig, "gates.png")
 # %% [markdown]
 # The two signs push this unit's cell state apart within the first ten steps, and it then
 # stays in two separate regions to the end, whatever noise arrives: the forget gate keeps
-# about 92-95 % of the cell at every step, and the input gate keeps adding a term whose sign
-# depends on the state (through $h_{t-1}$). This is not the textbook "write once at step 1,
+# most of the cell at every step (the line above says how much: 92-95 % on one of our
+# machines, 84 % on another, whose arithmetic trained a slightly different network), and the
+# input gate keeps adding a term whose sign depends on the state (through $h_{t-1}$). This is not the textbook "write once at step 1,
 # then hold": training found a self-reinforcing loop, which the gates' design makes easy to
 # learn and to differentiate through.
 #
