@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dllab.errors import ConfigError
 from dllab.registry import closest
@@ -53,6 +53,9 @@ class OptimConfig(_Strict):
     betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW only
 
 
+TIMED_SCHEDULES = ("cosine", "warmup-cosine", "onecycle")  # what schedule.follow_time may stretch
+
+
 class ScheduleConfig(_Strict):
     name: Literal[
         "none",
@@ -73,6 +76,9 @@ class ScheduleConfig(_Strict):
     milestones: list[int] = []  # multistep: epochs at which to decay
     gamma: float = Field(0.1, gt=0)  # step/multistep/plateau: decay factor
     patience: int = Field(2, ge=0)  # plateau: validations without improvement before decay
+    # cosine/warmup-cosine/onecycle: also advance with the share of train.max_time spent, so a
+    # machine slower than the one the recipe was sized on still ends the schedule in budget
+    follow_time: bool = False
     min_lr: float = Field(0.0, ge=0)  # cosine floor
 
 
@@ -113,6 +119,18 @@ class Recipe(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     train: TrainConfig = TrainConfig()
     target: TargetConfig | None = None
+
+    @model_validator(mode="after")
+    def _follow_time_needs_a_horizon(self) -> Recipe:
+        if self.schedule.follow_time and (
+            self.schedule.name not in TIMED_SCHEDULES or self.train.max_time is None
+        ):
+            raise ValueError(
+                "schedule.follow_time needs train.max_time and a schedule with an end ("
+                f"{', '.join(TIMED_SCHEDULES)}), got schedule.name={self.schedule.name!r}, "
+                f"train.max_time={self.train.max_time}"
+            )
+        return self
 
     @property
     def split_seed(self) -> int:
@@ -187,6 +205,8 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _one_line(exc: ValidationError) -> str:
     first = exc.errors()[0]
+    if not first["loc"]:  # a check across fields (a model validator): its message names them
+        return first["msg"].removeprefix("Value error, ")
     where = ".".join(str(p) for p in first["loc"])
     return f"{where}: {first['msg']} (got {first.get('input')!r})"
 

@@ -71,7 +71,8 @@ def build_trainer(
         peak_lr=recipe.optim.lr,
     )
     if scheduler is not None:
-        callbacks.append(LRSchedule(scheduler, monitor=t.monitor))
+        follow = recipe.schedule.follow_time and t.max_time
+        callbacks.append(LRSchedule(scheduler, monitor=t.monitor, max_time=follow or None))
     callbacks += [
         JsonlLogger(run_dir / "metrics.jsonl", every=t.log_every),
         TensorBoardLogger(run_dir / "tensorboard", every=t.log_every),

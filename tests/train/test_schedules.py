@@ -54,3 +54,54 @@ def test_inverse_sqrt_warms_linearly_then_decays_as_one_over_sqrt_step():
     assert lrs[0] == pytest.approx(0.1 / 100) and lrs[49] == pytest.approx(0.1 * 50 / 100)
     assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 99
     assert lrs[399] == pytest.approx(0.1 * (100 / 400) ** 0.5)  # 4x the warmup: half the peak
+
+
+class _Clock:
+    """What LRSchedule reads of a Trainer: the step, the total and the seconds spent."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.total_steps, self.seconds = total_steps, 0.0
+        self.state = type("State", (), {"step": 0})()
+
+    def elapsed(self) -> float:
+        return self.seconds
+
+
+def _timed_lrs(
+    name: str, seconds_per_step: float, max_time: float | None, steps: int
+) -> list[float]:
+    from dllab.train.callbacks import LRSchedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    cfg = ScheduleConfig(name=name, warmup_fraction=0.1)
+    sched = build_scheduler(cfg, opt, total_steps=100, steps_per_epoch=10, peak_lr=1.0)
+    callback, clock, lrs = LRSchedule(sched, max_time=max_time), _Clock(100), []
+    for _ in range(steps):
+        clock.state.step += 1
+        clock.seconds += seconds_per_step
+        opt.step()
+        callback.on_train_batch_end(clock, None)  # type: ignore[arg-type]
+        lrs.append(opt.param_groups[0]["lr"])
+    return lrs
+
+
+@pytest.mark.parametrize("name", ["cosine", "warmup-cosine", "onecycle"])
+def test_follow_time_ends_the_schedule_when_the_time_budget_ends(name):
+    # 100 planned steps, but each takes 4 s of a 100 s budget: only 25 fit.
+    by_steps = _timed_lrs(name, 4.0, None, 25)
+    by_time = _timed_lrs(name, 4.0, 100.0, 25)
+    assert by_steps[-1] > 0.5  # cut mid-way, the rate still high
+    assert by_time[-1] < 0.01 * max(by_time)  # decayed by the end of the budget
+    # Where time is no constraint (0.1 s a step), following it changes nothing.
+    assert _timed_lrs(name, 0.1, 100.0, 100) == pytest.approx(_timed_lrs(name, 0.1, None, 100))
+
+
+def test_follow_time_needs_a_time_budget_and_a_schedule_with_an_end():
+    from dllab.config import load_recipe
+    from dllab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="follow_time needs train.max_time"):
+        load_recipe("quickstart", ["schedule.follow_time=true"])
+    with pytest.raises(ConfigError, match="schedule.name='inverse-sqrt'"):
+        load_recipe("translate-en-zh", ["schedule.follow_time=true"])
+    assert load_recipe("mlm-zh", ["schedule.follow_time=true"]).schedule.follow_time

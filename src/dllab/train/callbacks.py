@@ -55,14 +55,35 @@ def _better(value: float, best: float | None, mode: str, min_delta: float = 0.0)
 
 
 class LRSchedule(Callback):
-    """Steps a torch scheduler after every optimizer step (plateau: after validation)."""
+    """Steps a torch scheduler after every optimizer step (plateau: after validation).
 
-    def __init__(self, scheduler: Any, monitor: str = "val/accuracy") -> None:
-        self.scheduler, self.monitor = scheduler, monitor
+    With `max_time`, the schedule is at step `max(steps taken, total * time spent / max_time)`:
+    whichever of the step and the time budget runs out first, the schedule ends with it
+    (budget-aware schedules: Li, Yumer, Ramanan, "Budgeted training", ICLR 2020). Without
+    it, a cosine sized for a fast machine is cut mid-way on a slow one, its rate still high.
+    The scheduler is stepped up to that position (several times when the clock is ahead), so
+    its state stays torch's own and a resumed run continues from it. Under DDP each rank
+    reads its own clock; they differ by at most a step or two of the schedule.
+    """
+
+    def __init__(
+        self, scheduler: Any, monitor: str = "val/accuracy", max_time: float | None = None
+    ) -> None:
+        self.scheduler, self.monitor, self.max_time = scheduler, monitor, max_time
         self.plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
+    def position(self, trainer: Trainer) -> int:
+        """The schedule step this optimizer step should be at (at most `total - 1`)."""
+        step = trainer.state.step
+        if self.max_time:
+            step = max(step, int(trainer.total_steps * trainer.elapsed() / self.max_time))
+        return min(step, trainer.total_steps - 1)
+
     def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
-        if not self.plateau and trainer.state.step < trainer.total_steps:
+        if self.plateau:
+            return
+        target = self.position(trainer)
+        while self.scheduler.last_epoch < target:
             self.scheduler.step()
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
