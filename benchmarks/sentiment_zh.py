@@ -196,7 +196,7 @@ def averaged_row(members: list[Member], threads: int, runs: Path) -> Callable[[i
             r = load_recipe(
                 recipe, [*overrides, f"train.seed={seed}", *init, f"train.threads={threads}"]
             )
-            run_dir = trained_run(r, runs / f"{base}-s{seed}" + (f"-m{k}" if k else ""))
+            run_dir = trained_run(r, runs / (f"{base}-s{seed}" + (f"-m{k}" if k else "")))
             results.append(run_result(run_dir))
             probs.append(class_probabilities(*load_trained(run_dir), texts))
             served = accuracy_score(y, probs[-1].argmax(1))
