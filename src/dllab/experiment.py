@@ -55,10 +55,9 @@ def build_trainer(
     device: torch.device,
     extra_callbacks: list | None = None,
     progress: bool = True,
-    precision: str | None = None,
 ) -> Trainer:
-    """The Trainer and callbacks a recipe asks for (`precision`: the one resolved for this
-    hardware, default the recipe's)."""
+    """The Trainer and callbacks a recipe asks for, in the precision this hardware runs well
+    (`train/precision.py`: bf16 only where it is native)."""
     t = recipe.train
     steps_per_epoch = -(-len(task.train_batches()) // t.accumulate)
     total = min(steps_per_epoch * t.max_epochs, t.max_steps or 10**12)
@@ -98,7 +97,7 @@ def build_trainer(
         max_time=t.max_time,
         grad_clip=t.grad_clip,
         accumulate=t.accumulate,
-        precision=precision or t.precision,
+        precision=resolve_precision(t.precision, device)[0],
         device=device,
         val_every=t.val_every,
         channels_last=t.channels_last,
@@ -155,7 +154,7 @@ def run_recipe(
         if precision_note:
             echo(precision_note)
     trainer = build_trainer(
-        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress, precision
+        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress
     )
     try:
         final = trainer.fit(task, model, optimizer, resume=state)
