@@ -11,9 +11,11 @@ split the script trains, in this one process:
   fine-tuning a pretrained encoder (`--encoder RUN_DIR`, a masked-LM run), alone
   (`bert+mlm`) and, with `--members N`, as an ensemble (`bert+mlm-xN`: N fine-tunings on the
   same split with different training seeds, their probabilities averaged; the first is
-  `bert+mlm`'s run); and fastText (`sentiment-zh-fasttext`, a bag of character n-grams
-  learned end to end), alone and averaged with the fine-tuned encoder (`bert+mlm+fasttext`:
-  the two rows' own runs, equal weights): models that err differently;
+  `bert+mlm`'s run); and fastText over character n-grams (`sentiment-zh-fasttext`) and over
+  jieba words and word bigrams (`sentiment-zh-fasttext-words`), bags of n-grams learned end
+  to end, alone and averaged with the fine-tuned encoder (`bert+mlm+fasttext`, and
+  `bert+mlm+fasttext+words` with both bags: the rows' own runs, equal weights fixed
+  beforehand, nothing tuned on the test): models that err differently;
 
 and prints one table of test accuracy and macro-F1 averaged over the seeds, the best of ours
 minus the best baseline, and the load average (timings on a shared machine are pessimistic).
@@ -53,8 +55,10 @@ KINDS = {
     "textcnn+emb": "pretrained emb",
     "bilstm-attention+emb": "pretrained emb",
     "fasttext": "from scratch",
+    "fasttext-words": "from scratch",
     "bert+mlm": "pretrained encoder",
     "bert+mlm+fasttext": "pretrained encoder + fastText, averaged",
+    "bert+mlm+fasttext+words": "pretrained encoder + fastText chars + words, averaged",
 }
 
 
@@ -282,6 +286,9 @@ def run_rows(args: argparse.Namespace, runs: Path) -> None:
         "textcnn": lambda: recipe_row("textcnn", "sentiment-zh-textcnn", *ours()),
         "bilstm-attention": lambda: recipe_row("bilstm-attention", "sentiment-zh", *ours()),
         "fasttext": lambda: recipe_row("fasttext", "sentiment-zh-fasttext", *ours()),
+        "fasttext-words": lambda: recipe_row(
+            "fasttext-words", "sentiment-zh-fasttext-words", *ours()
+        ),
     }
     if args.embeddings:
         emb = embedding_overrides(args.embeddings)
@@ -294,7 +301,11 @@ def run_rows(args: argparse.Namespace, runs: Path) -> None:
         rows["bert+mlm"] = lambda: recipe_row("bert+mlm", "sentiment-zh-bert", *ours(enc))
         bert: Member = ("bert+mlm", "sentiment-zh-bert", [*enc, *args.override])
         fasttext: Member = ("fasttext", "sentiment-zh-fasttext", list(args.override))
+        words: Member = ("fasttext-words", "sentiment-zh-fasttext-words", list(args.override))
         rows["bert+mlm+fasttext"] = lambda: averaged_row([bert, fasttext], args.threads, runs)
+        rows["bert+mlm+fasttext+words"] = lambda: averaged_row(
+            [bert, fasttext, words], args.threads, runs
+        )
         if args.members > 1:  # N - 1 more fine-tunings per seed: opt in
             more = [(f"bert+mlm-m{k}", *bert[1:]) for k in range(1, args.members)]
             rows[f"bert+mlm-x{args.members}"] = lambda: averaged_row(

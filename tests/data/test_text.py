@@ -17,6 +17,7 @@ from dllab.data.text import (
     jieba_tokenize,
     read_text_inputs,
     tokenizer,
+    word_ngram_tokenize,
 )
 from dllab.errors import ConfigError, InputError
 
@@ -58,6 +59,17 @@ def test_char_ngrams_hold_every_1_2_3_gram_once_in_text_order():
     assert [g for g in grams if len(g) == 1] == chars  # in order: a cut list cuts the text
     assert grams[:4] == ["手", "手机", "手机很", "机"]
     assert char_ngram_tokenize("好") == ["好"] and char_ngram_tokenize(" ") == []
+
+
+def test_word_ngrams_are_jieba_words_and_their_bigrams_in_text_order():
+    text = "这个 手机很好用！"
+    words = jieba_tokenize(text)
+    grams = word_ngram_tokenize(text)
+    assert [g for g in grams if " " not in g] == words  # every word once, in order
+    bigrams = [g for g in grams if " " in g]
+    assert bigrams == [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    assert grams[:3] == [words[0], f"{words[0]} {words[1]}", words[1]]  # interleaved
+    assert word_ngram_tokenize("好") == ["好"] and word_ngram_tokenize(" \t") == []
 
 
 def test_read_text_inputs_strings_stdin_and_empty(monkeypatch):

@@ -57,13 +57,19 @@ def test_short_training_beats_the_majority_class(short_run: Path) -> None:
     assert (short_run / "confusion.png").stat().st_size > 5_000
 
 
-def test_fasttext_learns_from_character_ngrams_in_200_steps(tmp_path: Path) -> None:
-    recipe = load_recipe("sentiment-zh-fasttext", ["train.max_steps=200", "train.threads=1"])
+@pytest.mark.parametrize(
+    ("recipe_name", "bag"),
+    [("sentiment-zh-fasttext", "char-ngrams"), ("sentiment-zh-fasttext-words", "word-ngrams")],
+)
+def test_fasttext_learns_from_its_bag_of_ngrams_in_200_steps(
+    tmp_path: Path, recipe_name: str, bag: str
+) -> None:
+    recipe = load_recipe(recipe_name, ["train.max_steps=200", "train.threads=1"])
     run = run_recipe(recipe, run_dir=tmp_path / "run", echo=lambda _: None, progress=False)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test"]["test/accuracy"] > 9_031 / 17_363 + 0.2  # majority: 0.52
     model, meta = load_trained(run)
-    assert meta["tokenizer"] == "char-ngrams"
+    assert meta["tokenizer"] == bag  # predict rebuilds the same bag from the run alone
     (neg, pos) = predict_texts(model, meta, ["质量太差了，很失望", "很好用，非常满意"], top_k=1)
     assert (neg.labels[0], pos.labels[0]) == ("negative", "positive")
 

@@ -24,6 +24,7 @@ __all__ = [
     "fit_to_context",
     "jieba_tokenize",
     "read_text_inputs",
+    "word_ngram_tokenize",
     "tokenizer",
 ]
 
@@ -59,10 +60,27 @@ def char_ngram_tokenize(text: str, n: int = 3) -> list[str]:
     ]
 
 
+def word_ngram_tokenize(text: str) -> list[str]:
+    """Each jieba word followed by the bigram that starts at it (joined by a space, which no
+    word contains): the paper's own bag of words and word bigrams, in text order.
+
+    >>> word_ngram_tokenize("手机很好")
+    ['手机', '手机 很', '很', '很 好', '好']
+    """
+    words = jieba_tokenize(text)
+    grams = []
+    for i, word in enumerate(words):
+        grams.append(word)
+        if i + 1 < len(words):
+            grams.append(f"{word} {words[i + 1]}")
+    return grams
+
+
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "char": char_tokenize,
     "jieba": jieba_tokenize,
     "char-ngrams": char_ngram_tokenize,  # characters and their 2- and 3-grams (fastText)
+    "word-ngrams": word_ngram_tokenize,  # jieba words and word bigrams (fastText)
 }
 
 
