@@ -63,9 +63,15 @@ KINDS = {
 
 
 def kind(row: str) -> str:
-    """`bert+mlm-x3` is an ensemble of the `bert+mlm` kind."""
-    base, _, members = row.partition("-x")
-    return KINDS[base] + (f", {members} averaged" if members else "")
+    """`bert+mlm-x3` is an ensemble of the `bert+mlm` kind; `bert+mlm-x3+fasttext+words`
+    averages those three fine-tunings as one model with the two fastTexts."""
+    if row in KINDS:
+        return KINDS[row]
+    base, _, rest = row.partition("-x")
+    n, _, others = rest.partition("+")
+    if others:
+        return f"{n} fine-tunings of the pretrained encoder + fastText chars + words, averaged"
+    return KINDS[base] + f", {n} averaged"
 
 
 def _load() -> str:
@@ -176,11 +182,14 @@ def class_probabilities(model: Any, meta: dict, texts: list[str]) -> np.ndarray:
 Member = tuple[str, str, list[str]]  # (run folder name without -s<seed>, recipe, overrides)
 
 
-def averaged_row(members: list[Member], threads: int, runs: Path) -> Callable[[int], dict]:
-    """Members trained on one split (the seed's), their test probabilities averaged with equal
-    weights. A member whose folder name is a single row's (`bert+mlm`, `fasttext`) is that
-    row's run, reused; one named `row-mK` is another training seed (seed + 100 K) on the same
-    split (`data.split_seed`). Each member's own accuracy is kept in the result."""
+def averaged_row(groups: list[list[Member]], threads: int, runs: Path) -> Callable[[int], dict]:
+    """Models trained on one split (the seed's), their probabilities averaged: first within
+    each group (several fine-tunings of one model), then the groups' means with equal weights,
+    fixed beforehand. A member whose folder name is a single row's (`bert+mlm`, `fasttext`)
+    is that row's run, reused; one named `row-mK` is another training seed (seed + 100 K) on
+    the same split (`data.split_seed`). Each member's own accuracy is kept in the result, and
+    the average's validation accuracy is reported beside the test's: nothing is chosen on
+    the test split."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from dllab.experiment import load_trained
@@ -191,35 +200,43 @@ def averaged_row(members: list[Member], threads: int, runs: Path) -> Callable[[i
         split = split_reviews(
             corpus.labels, val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION, seed=seed
         )
-        texts = [corpus.texts[i] for i in split["test"].tolist()]
-        y = np.array(corpus.labels)[split["test"].numpy()]
-        probs, results = [], []
-        for folder_name, recipe, overrides in members:
-            base, _, k = folder_name.partition("-m")
-            init = [f"data.split_seed={seed}", f"train.seed={seed + 100 * int(k)}"] if k else []
-            r = load_recipe(
-                recipe, [*overrides, f"train.seed={seed}", *init, f"train.threads={threads}"]
-            )
-            run_dir = trained_run(r, runs / (f"{base}-s{seed}" + (f"-m{k}" if k else "")))
-            results.append(run_result(run_dir))
-            probs.append(class_probabilities(*load_trained(run_dir), texts))
-            served = accuracy_score(y, probs[-1].argmax(1))
-            if abs(served - results[-1]["accuracy"]) > 0.003:  # predict path != test path?
-                print(
-                    f"  {run_dir.name}: predict gives {served:.4f}, the run's test "
-                    f"{results[-1]['accuracy']:.4f}",
-                    flush=True,
+        texts = {p: [corpus.texts[i] for i in split[p].tolist()] for p in ("val", "test")}
+        y = {p: np.array(corpus.labels)[split[p].numpy()] for p in ("val", "test")}
+        group_probs: dict[str, list[np.ndarray]] = {"val": [], "test": []}
+        results, names = [], []
+        for group in groups:
+            probs: dict[str, list[np.ndarray]] = {"val": [], "test": []}
+            for folder_name, recipe, overrides in group:
+                base, _, k = folder_name.partition("-m")
+                init = [f"data.split_seed={seed}", f"train.seed={seed + 100 * int(k)}"] if k else []
+                r = load_recipe(
+                    recipe, [*overrides, f"train.seed={seed}", *init, f"train.threads={threads}"]
                 )
-        pred = np.mean(probs, axis=0).argmax(1)
-        each = " ".join(
-            f"{m[0]} {r['accuracy']:.4f}" for m, r in zip(members, results, strict=True)
-        )
+                run_dir = trained_run(r, runs / (f"{base}-s{seed}" + (f"-m{k}" if k else "")))
+                results.append(run_result(run_dir))
+                names.append(folder_name)
+                model, meta = load_trained(run_dir)
+                for part in probs:
+                    probs[part].append(class_probabilities(model, meta, texts[part]))
+                served = accuracy_score(y["test"], probs["test"][-1].argmax(1))
+                if abs(served - results[-1]["accuracy"]) > 0.003:  # predict path != test path?
+                    print(
+                        f"  {run_dir.name}: predict gives {served:.4f}, the run's test "
+                        f"{results[-1]['accuracy']:.4f}",
+                        flush=True,
+                    )
+            for part in probs:
+                group_probs[part].append(np.mean(probs[part], axis=0))
+        pred = {p: np.mean(group_probs[p], axis=0).argmax(1) for p in group_probs}
+        each = " ".join(f"{n} {r['accuracy']:.4f}" for n, r in zip(names, results, strict=True))
+        val = accuracy_score(y["val"], pred["val"])
         return {
-            "accuracy": float(accuracy_score(y, pred)),
-            "f1": float(f1_score(y, pred, average="macro")),
+            "accuracy": float(accuracy_score(y["test"], pred["test"])),
+            "f1": float(f1_score(y["test"], pred["test"], average="macro")),
             "seconds": sum(r["seconds"] for r in results),
-            "note": f"mean of {len(members)} models' probabilities; each: {each}",
+            "note": f"mean of {len(groups)} groups' probabilities (val {val:.4f}); each: {each}",
             "members": [r["accuracy"] for r in results],
+            "val_accuracy": float(val),
         }
 
     return run
@@ -302,14 +319,17 @@ def run_rows(args: argparse.Namespace, runs: Path) -> None:
         bert: Member = ("bert+mlm", "sentiment-zh-bert", [*enc, *args.override])
         fasttext: Member = ("fasttext", "sentiment-zh-fasttext", list(args.override))
         words: Member = ("fasttext-words", "sentiment-zh-fasttext-words", list(args.override))
-        rows["bert+mlm+fasttext"] = lambda: averaged_row([bert, fasttext], args.threads, runs)
+        rows["bert+mlm+fasttext"] = lambda: averaged_row([[bert], [fasttext]], args.threads, runs)
         rows["bert+mlm+fasttext+words"] = lambda: averaged_row(
-            [bert, fasttext, words], args.threads, runs
+            [[bert], [fasttext], [words]], args.threads, runs
         )
         if args.members > 1:  # N - 1 more fine-tunings per seed: opt in
-            more = [(f"bert+mlm-m{k}", *bert[1:]) for k in range(1, args.members)]
-            rows[f"bert+mlm-x{args.members}"] = lambda: averaged_row(
-                [bert, *more], args.threads, runs
+            n, more = args.members, [(f"bert+mlm-m{k}", *bert[1:]) for k in range(1, args.members)]
+            rows[f"bert+mlm-x{n}"] = lambda: averaged_row(
+                [[m] for m in (bert, *more)], args.threads, runs
+            )
+            rows[f"bert+mlm-x{n}+fasttext+words"] = lambda: averaged_row(
+                [[bert, *more], [fasttext], [words]], args.threads, runs
             )
     if args.rows:
         rows = {k: v for k, v in rows.items() if k in args.rows}
