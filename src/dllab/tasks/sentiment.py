@@ -13,7 +13,8 @@ same logits in any batch.
 
 Task options in `model.kwargs`, read here and not passed to the model:
 
-- `tokenizer`: "char" (default) or "jieba";
+- `tokenizer`: "char" (default), "jieba", or fastText's bags "char-ngrams" (characters with
+  their 2- and 3-grams) and "word-ngrams" (jieba words with their bigrams);
 - `min_freq` (default 2) and `max_len` (default 256 tokens: longer texts are truncated, in
   training silently but counted, in `predict` with a warning);
 - `pretrained_embeddings: RUN_DIR`: a skip-gram run (`models/pretrained.py`) whose vectors
