@@ -273,7 +273,10 @@ def main() -> None:
         "folder, removed at the end)",
     )
     ap.add_argument(
-        "--members", type=int, default=1, help="with 2 or more: the ensemble row bert+mlm-xN"
+        "--members",
+        type=int,
+        default=1,
+        help="with 2 or more: the rows bert+mlm-xN and bert+mlm-xN+fasttext+words",
     )
     args = ap.parse_args()
 
