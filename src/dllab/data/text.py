@@ -24,8 +24,8 @@ __all__ = [
     "fit_to_context",
     "jieba_tokenize",
     "read_text_inputs",
-    "word_ngram_tokenize",
     "tokenizer",
+    "word_ngram_tokenize",
 ]
 
 PAD, UNK = "<pad>", "<unk>"
@@ -44,36 +44,35 @@ def jieba_tokenize(text: str) -> list[str]:
     return [w for w in jieba.lcut(text) if not w.isspace()]
 
 
+def _ngrams_in_order(units: list[str], n: int, sep: str) -> list[str]:
+    """Each unit followed by the 2- to `n`-grams that start at it: a bag of n-grams in text
+    order, so that cutting the list cuts the text."""
+    return [
+        sep.join(units[i : i + k])
+        for i in range(len(units))
+        for k in range(1, n + 1)
+        if i + k <= len(units)
+    ]
+
+
 def char_ngram_tokenize(text: str, n: int = 3) -> list[str]:
     """Each character followed by the 2- to `n`-grams that start at it (whitespace dropped
-    first): fastText's bag of n-grams, in text order so that cutting the list cuts the text.
+    first): fastText's bag of character n-grams.
 
     >>> char_ngram_tokenize("很好用")
     ['很', '很好', '很好用', '好', '好用', '用']
     """
-    chars = char_tokenize(text)
-    return [
-        "".join(chars[i : i + k])
-        for i in range(len(chars))
-        for k in range(1, n + 1)
-        if i + k <= len(chars)
-    ]
+    return _ngrams_in_order(char_tokenize(text), n, "")
 
 
 def word_ngram_tokenize(text: str) -> list[str]:
     """Each jieba word followed by the bigram that starts at it (joined by a space, which no
-    word contains): the paper's own bag of words and word bigrams, in text order.
+    word contains): the paper's own bag of words and word bigrams.
 
     >>> word_ngram_tokenize("手机很好")
     ['手机', '手机 很', '很', '很 好', '好']
     """
-    words = jieba_tokenize(text)
-    grams = []
-    for i, word in enumerate(words):
-        grams.append(word)
-        if i + 1 < len(words):
-            grams.append(f"{word} {words[i + 1]}")
-    return grams
+    return _ngrams_in_order(jieba_tokenize(text), 2, " ")
 
 
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
