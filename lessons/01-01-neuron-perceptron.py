@@ -33,38 +33,16 @@
 #    check that a scratch neuron computes exactly what a PyTorch neuron computes.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 import dllab.scratch as st
 import dllab.scratch.nn as snn
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-01-neuron-perceptron")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-01-neuron-perceptron")
 
 rng = np.random.default_rng(0)
 
@@ -168,7 +146,7 @@ ax1.legend(loc="lower right", fontsize=8)
 ax2.bar(range(1, len(mistakes) + 1), mistakes, color="tab:red")
 ax2.set(xlabel="epoch", ylabel="mistakes in the epoch")
 ax2.set_title(f"Mistakes per epoch (total {sum(mistakes)}, bound {bound:.0f})")
-save(fig, "perceptron.png")
+lesson.save(fig, "perceptron.png")
 
 # %% [markdown]
 # ## 2. XOR: where one neuron is not enough
@@ -242,7 +220,7 @@ ax1.legend(loc="upper center", fontsize=8)
 ax2.plot(losses)
 ax2.set(xlabel="Adam step", ylabel="binary cross-entropy", yscale="log")
 ax2.set_title("Training loss on the four XOR points")
-save(fig, "xor-mlp.png")
+lesson.save(fig, "xor-mlp.png")
 
 # %% [markdown]
 # ## 4. A scratch neuron is a PyTorch neuron

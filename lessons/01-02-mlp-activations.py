@@ -32,14 +32,7 @@
 
 # %%
 import math
-import sys
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -48,24 +41,10 @@ import torch.nn.functional as F
 import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-02-mlp-activations")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-02-mlp-activations")
 
 rng = np.random.default_rng(0)
 st.manual_seed(0)
@@ -155,7 +134,7 @@ for ax in (ax1, ax2):
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
     ax.legend(fontsize=8)
-save(fig, "activations.png")
+lesson.save(fig, "activations.png")
 
 # %% [markdown]
 # What to read from the plots:
@@ -236,7 +215,7 @@ for name, (_, losses) in fits.items():
 ax2.set(xlabel="Adam step (full batch)", ylabel="training MSE", yscale="log")
 ax2.set_title("Training loss")
 ax2.legend(fontsize=8)
-save(fig, "universal-approximation.png")
+lesson.save(fig, "universal-approximation.png")
 
 # %% [markdown]
 # Without an activation the "network" is the best straight line and nothing more. Both
@@ -271,7 +250,7 @@ ax.plot(kinks, np.zeros_like(kinks), "r|", ms=12, label="kink of a unit")
 ax.set(xlim=(-3.5, 3.5), ylim=(-4, 4), xlabel="x", ylabel="contribution to the output")
 ax.set_title("A ReLU network is a sum of hinges")
 ax.legend(fontsize=8)
-save(fig, "relu-hinges.png")
+lesson.save(fig, "relu-hinges.png")
 
 # %% [markdown]
 # Every coloured line is flat on one side of its kink (the unit is off) and straight on the

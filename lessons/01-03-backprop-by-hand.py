@@ -28,14 +28,6 @@
 # `dllab.scratch`'s autograd, and against PyTorch's.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -43,24 +35,10 @@ from sklearn.datasets import make_moons
 
 import dllab.scratch as st
 import dllab.scratch.functional as SF
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-03-backprop-by-hand")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-03-backprop-by-hand")
 
 rng = np.random.default_rng(0)
 
@@ -206,7 +184,7 @@ ax.loglog(epsilons, 1e-16 / epsilons, "k:", label="rounding ~ 1e-16 / ε")
 ax.set(xlabel="step ε", ylabel="|numerical - hand-derived gradient|")
 ax.set_title("Finite-difference error for one entry of $W_1$")
 ax.legend(fontsize=8)
-save(fig, "finite-differences.png")
+lesson.save(fig, "finite-differences.png")
 
 # %% [markdown]
 # The V shape is the whole story: on the right, truncation error (slope 1 for one-sided,
@@ -321,7 +299,7 @@ ax1.set_title("Trained with hand-derived gradients only")
 ax2.plot(history)
 ax2.set(xlabel="gradient-descent step", ylabel="binary cross-entropy", yscale="log")
 ax2.set_title("Training loss (NumPy forward and backward)")
-save(fig, "moons.png")
+lesson.save(fig, "moons.png")
 
 # %% [markdown]
 # ## Summary

@@ -28,14 +28,6 @@
 # losses come from (maximum likelihood).
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -44,24 +36,10 @@ import torch.nn.functional as F
 import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-04-loss-functions")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-04-loss-functions")
 
 rng = np.random.default_rng(0)
 
@@ -124,7 +102,7 @@ ax2.set_title("Their gradients: how hard each error pushes")
 for ax in (ax1, ax2):
     ax.legend(fontsize=8)
     ax.axhline(0, color="grey", lw=0.5)
-save(fig, "regression-losses.png")
+lesson.save(fig, "regression-losses.png")
 
 # %% [markdown]
 # ### Mean versus median
@@ -191,7 +169,7 @@ ax.plot(x_line, 2 * x_line + 1, "k:", label="true: y = 2x + 1")
 ax.set(xlabel="x", ylabel="y")
 ax.set_title("Line fits with outliers: MSE is dragged, L1 and Huber are not")
 ax.legend(fontsize=8)
-save(fig, "robust-fit.png")
+lesson.save(fig, "robust-fit.png")
 
 # %% [markdown]
 # ## 2. Classification: cross-entropy
@@ -271,7 +249,7 @@ ax2.set(xlabel="logit z (label 1: z < 0 is wrong)", ylabel="|d loss / d z|")
 ax2.set_title("Gradient at the logit: MSE vanishes when very wrong")
 for ax in (ax1, ax2):
     ax.legend(fontsize=8)
-save(fig, "classification-losses.png")
+lesson.save(fig, "classification-losses.png")
 
 # %% [markdown]
 # ## 3. Computing cross-entropy without overflow
@@ -358,7 +336,7 @@ for e, curve in curves.items():
 ax.set(xlabel="logit gap z_true - z_other", ylabel="cross-entropy with label smoothing")
 ax.set_title(f"Label smoothing ({C} classes) stops the logits from growing forever")
 ax.legend(fontsize=8)
-save(fig, "label-smoothing.png")
+lesson.save(fig, "label-smoothing.png")
 
 # %% [markdown]
 # ## Summary

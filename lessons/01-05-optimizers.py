@@ -31,14 +31,6 @@
 # exactly the same steps as `torch.optim`.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -49,28 +41,14 @@ import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
 from dllab.data.digits import load_digits_arrays
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-05-optimizers")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-05-optimizers")
 
 # dllab.scratch multiplies small matrices, for which one BLAS thread is faster than several
 # that wait for each other (5-10x faster on a busy 2-core machine).
 threadpool_limits(limits=1, user_api="blas")
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # Two test functions. They use only indexing and arithmetic, so the same Python function
@@ -145,7 +123,7 @@ for name, losses in lr_runs.items():
 ax.set(xlabel="step", ylabel="loss f(x, y)")
 ax.set_title("Gradient descent on a quadratic with κ = 50: only η < 2 / $λ_{max}$ converges")
 ax.legend(fontsize=8)
-save(fig, "learning-rates.png")
+lesson.save(fig, "learning-rates.png")
 
 # %% [markdown]
 # With $\eta = 1/\lambda_{\max}$ the steep direction is solved in one step, but the flat one
@@ -277,7 +255,7 @@ for row, (surface, (f, _, steps, _)) in enumerate(surfaces.items()):
     ax.set(xlabel="step", ylabel="loss")
     ax.set_title(f"Loss on {titles[surface]}")
     ax.legend(fontsize=7)
-save(fig, "trajectories.png")
+lesson.save(fig, "trajectories.png")
 
 # %% [markdown]
 # Read the paths:
@@ -342,7 +320,7 @@ for name, curve in smooth.items():
 ax.set(xlabel="mini-batch step", ylabel="training cross-entropy (mean of 10 steps)", yscale="log")
 ax.set_title("A 64-64-10 MLP on digits: six epochs with each optimiser")
 ax.legend(fontsize=8)
-save(fig, "digits-optimisers.png")
+lesson.save(fig, "digits-optimisers.png")
 
 # %% [markdown]
 # ## 5. The scratch optimisers take torch's steps

@@ -30,14 +30,6 @@
 # We first look at each mechanism, then run a small real experiment on scikit-learn's digits.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -47,28 +39,14 @@ import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
 from dllab.data.digits import load_digits_arrays
+from dllab.viz import setup_lesson
 
 # dllab.scratch multiplies small matrices, for which one BLAS thread is faster than several
 # that wait for each other (5-10x faster on a busy 2-core machine).
 threadpool_limits(limits=1, user_api="blas")
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-06-regularization")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-06-regularization")
 
 rng = np.random.default_rng(0)
 
@@ -298,7 +276,7 @@ ax2.plot(epochs, base_history["val_acc"], color="tab:orange")
 ax2.axvline(best_epoch + 1, color="k", ls="--", lw=1)
 ax2.set(xlabel="epoch", ylabel="validation accuracy")
 ax2.set_title("Validation accuracy falls as the network overfits")
-save(fig, "overfitting.png")
+lesson.save(fig, "overfitting.png")
 
 # %% [markdown]
 # ### Each regulariser, trained for the full 100 epochs
@@ -340,7 +318,7 @@ ax2.bar_label(bars, fmt="%.3f", padding=3, fontsize=8)
 ax2.set(xlim=(0.6, 1.0), xlabel="test accuracy (1,097 clean images)")
 ax2.set_title("Test accuracy, 30% label noise in training")
 ax2.invert_yaxis()
-save(fig, "regularisers.png")
+lesson.save(fig, "regularisers.png")
 
 # %% [markdown]
 # What the experiment shows:
@@ -387,7 +365,7 @@ shown = ax2.imshow(pixel_use, cmap="viridis")
 fig.colorbar(shown, ax=ax2, label="sum of |weights| from the pixel")
 ax2.set(xlabel="pixel column", ylabel="pixel row")
 ax2.set_title("With L1: how much each input pixel is used")
-save(fig, "weights.png")
+lesson.save(fig, "weights.png")
 
 # %% [markdown]
 # ## Summary

@@ -34,14 +34,6 @@
 # - **residual connections** — an identity path for the gradient (ResNet).
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -51,28 +43,14 @@ import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
 from dllab.data.digits import load_digits_arrays
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-07-vanishing-gradients")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-07-vanishing-gradients")
 
 # dllab.scratch multiplies small matrices, for which one BLAS thread is faster than several
 # that wait for each other (5-10x faster on a busy 2-core machine).
 threadpool_limits(limits=1, user_api="blas")
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. Four deep networks
@@ -166,7 +144,7 @@ for kind in KINDS:
 ax.set(xlabel="layer (1 = next to the input)", ylabel="‖dL/dW‖ (log scale)")
 ax.set_title(f"Gradient norm per layer at initialisation, {DEPTH} hidden layers")
 ax.legend(fontsize=8)
-save(fig, "gradient-norms.png")
+lesson.save(fig, "gradient-norms.png")
 
 # %% [markdown]
 # The sigmoid network's gradient shrinks by roughly a factor of 6 per layer: the first layer
@@ -273,7 +251,7 @@ ax2.set(xlabel="hidden layer", ylabel="‖dL/dh‖ (log scale)")
 ax2.set_title("Backward: gradients vanish or explode towards the input")
 for ax in (ax1, ax2):
     ax.legend(fontsize=8)
-save(fig, "initialisation.png")
+lesson.save(fig, "initialisation.png")
 
 # %% [markdown]
 # Exploding gradients have one more remedy, used in almost every recurrent network and
@@ -317,7 +295,7 @@ ax.axhline(np.log(10), color="grey", ls=":", label="ln 10: uniform guessing")
 ax.set(xlabel="Adam step", ylabel="training cross-entropy (mean of 10 steps)", ylim=(0, 4))
 ax.set_title(f"Training {DEPTH}-hidden-layer networks on digits")
 ax.legend(fontsize=8)
-save(fig, "training.png")
+lesson.save(fig, "training.png")
 
 # %% [markdown]
 # The sigmoid network stays at $\ln 10$: its first layers receive no usable gradient, and the

@@ -31,14 +31,6 @@
 # a real network.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -48,28 +40,14 @@ import dllab.scratch as st
 import dllab.scratch.functional as SF
 import dllab.scratch.nn as snn
 from dllab.data.digits import load_digits_arrays
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-08-lr-schedules")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-08-lr-schedules")
 
 # dllab.scratch multiplies small matrices, for which one BLAS thread is faster than several
 # that wait for each other (5-10x faster on a busy 2-core machine).
 threadpool_limits(limits=1, user_api="blas")
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. The schedules
@@ -172,7 +150,7 @@ ax2.plot(one_cycle_momentum, label="momentum")
 ax2.set(xlabel="optimiser step", ylabel="value")
 ax2.set_title("One-cycle moves momentum against the learning rate")
 ax2.legend(fontsize=8)
-save(fig, "schedules.png")
+lesson.save(fig, "schedules.png")
 
 # %% [markdown]
 # Step decay is the classic ImageNet recipe (×0.1 at fixed epochs). Cosine decays smoothly
@@ -241,7 +219,7 @@ ax.axvline(best_lr / 5, color="tab:green", ls=":", label=f"a good peak: lr {best
 ax.set(xlabel="learning rate (log scale, grows every step)", ylabel="training cross-entropy")
 ax.set_title("Learning-rate range test: SGD with momentum, 64-128-10 MLP on digits")
 ax.legend(fontsize=8)
-save(fig, "range-test.png")
+lesson.save(fig, "range-test.png")
 
 # %% [markdown]
 # ## 3. Schedules on a real network
@@ -330,7 +308,7 @@ ax2.bar_label(bars, fmt="%.4f", padding=3, fontsize=8)
 ax2.set(xlabel="training loss after the last step (whole training set)")
 ax2.set_title("Where each schedule ends")
 ax2.invert_yaxis()
-save(fig, "schedules-on-digits.png")
+lesson.save(fig, "schedules-on-digits.png")
 
 # %% [markdown]
 # With a constant rate of 0.5 the loss stops improving and stays noisy: the steps are too

@@ -34,14 +34,7 @@
 
 # %%
 import itertools
-import sys
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -49,24 +42,10 @@ import torch.nn.functional as F
 
 import dllab.scratch as st
 import dllab.scratch.functional as SF
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-09-conv-pooling-arithmetic")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-09-conv-pooling-arithmetic")
 
 rng = np.random.default_rng(0)
 
@@ -165,7 +144,7 @@ for (r, c), v in np.ndenumerate(cols[0]):
 ax2.add_patch(plt.Rectangle((-0.5, -0.5), 1, 9, fill=False, ec="red", lw=2.5))
 ax2.set(xlabel="output position (column of X_col)", ylabel="kernel offset u·3 + v (row of X_col)")
 ax2.set_title("im2col: each column is one receptive field")
-save(fig, "im2col.png")
+lesson.save(fig, "im2col.png")
 
 # %% [markdown]
 # Now a real check: random input, several channels, stride, padding and dilation. Convolution
@@ -271,7 +250,7 @@ for ax, (values, title) in zip(axes, panels, strict=True):
         xlabel="column", ylabel="row", xticks=range(values.shape[1]), yticks=range(values.shape[0])
     )
     ax.set_title(title, fontsize=10)
-save(fig, "pooling.png")
+lesson.save(fig, "pooling.png")
 
 # %% [markdown]
 # In the max-pool gradient most pixels get 0 and each window's winner gets 1 — but a pixel in
@@ -365,7 +344,7 @@ fig.suptitle(
     "Receptive field of the centre unit on a 65×65 input "
     "(colour: dL/dx scaled to 1; red: dL/dx ≠ 0)"
 )
-save(fig, "receptive-field.png")
+lesson.save(fig, "receptive-field.png")
 
 # %% [markdown]
 # Dilations 1, 2, 4, 8 reach a 31-pixel field with four 3×3 layers and no loss of

@@ -27,14 +27,6 @@
 #    divergence from the data to the model.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -44,24 +36,10 @@ from sklearn.decomposition import PCA
 import dllab.scratch as st
 import dllab.scratch.functional as SF
 from dllab.data.digits import load_digits_arrays
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "01-10-math-foundations")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("01-10-math-foundations")
 
 rng = np.random.default_rng(0)
 
@@ -178,7 +156,7 @@ ax.set_xticks([col * 9 + 3.5 for col in range(len(ks))], [str(k) for k in ks])
 ax.set_yticks([])
 ax.set(xlabel="components kept (k)", ylabel="five digits")
 ax.set_title("Reconstruction from k components")
-save(fig, "pca-digits.png")
+lesson.save(fig, "pca-digits.png")
 
 # %% [markdown]
 # ## 3. Maximum likelihood
@@ -208,7 +186,7 @@ ax.axvline(0.3, color="grey", ls=":", label="MLE k/n = 0.3")
 ax.set(xlabel="probability of heads p", ylabel="likelihood / its maximum")
 ax.set_title("The likelihood of a coin sharpens with more data")
 ax.legend(fontsize=8)
-save(fig, "coin-likelihood.png")
+lesson.save(fig, "coin-likelihood.png")
 
 # %% [markdown]
 # **A Gaussian, and why squared error.** For $y = f(x) + \varepsilon$ with Gaussian noise
@@ -366,7 +344,7 @@ ax2.plot(bern, -np.log2(bern), "--", label="surprise of heads, -log₂ p")
 ax2.set(xlabel="p = P(heads)", ylabel="bits", ylim=(0, 4))
 ax2.set_title("Entropy is the average surprise: largest at p = 1/2")
 ax2.legend(fontsize=8)
-save(fig, "kl-entropy.png")
+lesson.save(fig, "kl-entropy.png")
 
 # %% [markdown]
 # ## Summary

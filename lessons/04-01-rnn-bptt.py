@@ -31,36 +31,15 @@
 # measures how the gradient fades with the distance in time.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "04-01-rnn-bptt")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+from dllab.viz import setup_lesson
+
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("04-01-rnn-bptt")
 torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a busy machine
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 rng = np.random.default_rng(0)
 
@@ -214,7 +193,7 @@ for name, norms in curves.items():
 ax.set(xlabel="steps between h_t and the loss", ylabel="‖dL/dh_t‖ / ‖dL/dh_T‖ (log scale)")
 ax.set_title("Gradient through time: vanishing for rho < 1, exploding for rho > 1")
 ax.legend(fontsize=8)
-save(fig, "gradient-through-time.png")
+lesson.save(fig, "gradient-through-time.png")
 
 assert curves["tanh, rho = 0.5"][-51] < 1e-10 * curves["tanh, rho = 0.5"][-1]  # vanished
 assert curves["linear, rho = 1.1"][-51] > 1e1 * curves["linear, rho = 1.1"][-1]  # exploded

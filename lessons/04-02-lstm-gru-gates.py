@@ -39,35 +39,15 @@
 # RNN, LSTM and GRU on a task that needs a memory of 40 steps.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "04-02-lstm-gru-gates")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+from dllab.viz import setup_lesson
+
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("04-02-lstm-gru-gates")
 torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a busy machine
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
 
 
 def sigmoid(z):
@@ -170,7 +150,7 @@ for bias in (0.0, 1.0, 3.0):
 ax.set(xlabel="steps between c_t and the loss", ylabel="‖dL/dc_t‖ / ‖dL/dc_T‖ (log scale)")
 ax.set_title("LSTM: the gradient along the cell state is multiplied by the forget gates")
 ax.legend(fontsize=8)
-save(fig, "cell-state-gradient.png")
+lesson.save(fig, "cell-state-gradient.png")
 assert reach[3.0] > 1e-3 > 1e-8 > reach[0.0]
 
 # %% [markdown]
@@ -244,7 +224,7 @@ ax.axhline(np.log(2), color="grey", ls=":", label="ln 2: guessing")
 ax.set(xlabel="Adam step", ylabel="cross-entropy (mean of 10 steps)")
 ax.set_title(f"Remember the first of {T} inputs: RNN vs LSTM vs GRU")
 ax.legend(fontsize=8)
-save(fig, "memory-task.png")
+lesson.save(fig, "memory-task.png")
 
 # %% [markdown]
 # The plain RNN stays at $\ln 2$: the gradient from the loss never reaches step 1 with a
@@ -298,7 +278,7 @@ ax2.plot(steps, write.mean(1), label="input gate i")
 ax2.set(xlabel="step t", ylabel="gate value, mean over 1000 sequences", ylim=(0, 1.05))
 ax2.set_title(f"Gates of unit {unit}")
 ax2.legend(fontsize=8)
-save(fig, "gates.png")
+lesson.save(fig, "gates.png")
 
 # %% [markdown]
 # The two signs push this unit's cell state apart within the first ten steps, and it then

@@ -31,36 +31,15 @@
 # `torch.nn.utils.clip_grad_norm_` does it in place and returns the norm before clipping.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "04-03-gradient-clipping")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+from dllab.viz import setup_lesson
+
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("04-03-gradient-clipping")
 torch.set_num_threads(1)  # tiny matrices: one thread is fastest on a busy machine
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. Clipping by hand
@@ -200,7 +179,7 @@ ax2.set(xlabel="SGD step", ylabel="gradient norm before clipping (log scale)")
 ax2.set_title("Gradient norm: spikes that clipping caps")
 for ax in (ax1, ax2):
     ax.legend(fontsize=8)
-save(fig, "clipping.png")
+lesson.save(fig, "clipping.png")
 
 # %% [markdown]
 # Without clipping the first spikes throw the weights into a region where the activations

@@ -34,38 +34,16 @@
 # simple baselines that any forecast must beat.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from dllab.data.series import load_series
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "04-04-sequence-prediction")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("04-04-sequence-prediction")
 torch.set_num_threads(1)  # a small model: one thread is fastest on a busy machine
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. The series, split in time
@@ -184,7 +162,7 @@ ax2.axvline(years[n_train], color="grey", ls=":", label="train | test")
 ax2.set(xlabel="year", ylabel=series.unit, xlim=(1900, 2009))
 ax2.set_title("Sunspots: forecasts against the truth")
 ax2.legend(fontsize=7)
-save(fig, "forecasts.png")
+lesson.save(fig, "forecasts.png")
 
 # %% [markdown]
 # One step ahead, the LSTM is about twice as accurate as persistence: it knows where in the

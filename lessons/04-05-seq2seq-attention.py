@@ -34,38 +34,16 @@
 # alignment we know — reversing a sequence of digits — and look at it.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from dllab.models import create_model
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "04-05-seq2seq-attention")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("04-05-seq2seq-attention")
 torch.set_num_threads(1)  # a small model: one thread is fastest on a busy machine
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. The task: reverse a sequence
@@ -175,7 +153,7 @@ fig.colorbar(image, ax=axes[1], fraction=0.046, label="attention weight")
 axes[2].plot(losses)
 axes[2].set(xlabel="Adam step", ylabel="cross-entropy per target token")
 axes[2].set_title("Training loss")
-save(fig, "attention.png")
+lesson.save(fig, "attention.png")
 
 # %% [markdown]
 # The attention maps are anti-diagonal: writing the first output the decoder looks at the

@@ -35,14 +35,7 @@
 
 # %%
 import math
-import sys
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -51,25 +44,11 @@ import torch.nn.functional as F
 import dllab.scratch as st
 import dllab.scratch.nn as snn
 from dllab.models.transformer import MultiHeadAttention
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "05-01-self-attention")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-01-self-attention")
 torch.set_num_threads(1)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. Scaled dot-product attention, by hand
@@ -188,7 +167,7 @@ ax2.set(xlabel="head size d_k (log scale)", ylabel="largest weight per query (me
 ax2.set_title("One key takes all the weight")
 for ax in (ax1, ax2):
     ax.legend(fontsize=8)
-save(fig, "scaling.png")
+lesson.save(fig, "scaling.png")
 
 # %% [markdown]
 # ## 4. Self-attention does not know the order
@@ -205,16 +184,15 @@ shuffled, _ = mha(x[:, perm], x[:, perm], x[:, perm])
 torch.testing.assert_close(shuffled, ref[:, perm])
 print(f"permuting the input by {perm.tolist()} permutes the output the same way")
 
-fig, axes = plt.subplots(1, HEADS, figsize=(12, 3.2))
-for head, ax in enumerate(axes):
+# The colorbar gets a narrow column of its own, so that the layout fits all five axes.
+fig, axes = plt.subplots(1, HEADS + 1, figsize=(12, 3.6), width_ratios=[1] * HEADS + [0.05])
+for head, ax in enumerate(axes[:HEADS]):
     image = ax.imshow(ref_weights[0, head].detach(), cmap="viridis", vmin=0, vmax=1)
     ax.set(xlabel="key position", title=f"head {head + 1}")
 axes[0].set_ylabel("query position")
-fig.colorbar(image, ax=axes, fraction=0.02, label="attention weight")
+fig.colorbar(image, cax=axes[-1], label="attention weight")
 fig.suptitle("The four heads of one (random) multi-head attention: each its own pattern")
-fig.savefig(OUT / "heads.png", dpi=110)
-if matplotlib.get_backend().lower() == "agg":
-    plt.close(fig)
+lesson.save(fig, "heads.png")
 
 # %% [markdown]
 # ## Summary

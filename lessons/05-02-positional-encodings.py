@@ -30,38 +30,16 @@
 # against the formulas, and proves the property that makes each one work.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from dllab.models.transformer import LearnedPositions, RotaryEmbedding, SinusoidalPositions
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "05-02-positional-encodings")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-02-positional-encodings")
 torch.set_num_threads(1)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. Sinusoidal positions
@@ -141,7 +119,7 @@ print("PE(p + k) = PE(p) @ M_k.T; PE(p) . PE(p + k) depends on k only")
 ax2.plot(offsets, [v[0] for v in by_offset], "o-", ms=3)
 ax2.set(xlabel="offset k", ylabel="PE(p) · PE(p + k), any p")
 ax2.set_title("Dot product of two encodings: a function of their distance")
-save(fig, "sinusoidal.png")
+lesson.save(fig, "sinusoidal.png")
 
 # %% [markdown]
 # ## 2. Learned positions
@@ -212,7 +190,7 @@ fig, ax = plt.subplots(figsize=(8, 4))
 ax.plot(distances, scores)
 ax.set(xlabel="distance n - m between query and key", ylabel="q_m · k_n for q = k = (1, ..., 1)")
 ax.set_title("RoPE: the score of identical vectors decays (unevenly) with distance")
-save(fig, "rope.png")
+lesson.save(fig, "rope.png")
 assert scores[0] == max(scores) and np.mean(np.abs(scores[100:])) < 0.5 * scores[0]
 
 # %% [markdown]

@@ -33,40 +33,19 @@
 # %%
 import itertools
 import math
-import sys
 from collections import Counter
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from dllab.data.peoples_daily import parse_lines, peoples_daily_path
 from dllab.models.transformer import EncoderLayer, attention_mask
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "05-03-masks")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-03-masks")
 torch.set_num_threads(1)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. The masks as matrices
@@ -89,7 +68,7 @@ for ax, (title, m) in zip(axes, [("padding mask, sentence 2", pad_only[1, 0]),
     ax.imshow(m, cmap="Greens", vmin=0, vmax=1)
     ax.set(xlabel="key position", ylabel="query position", title=title)
 fig.suptitle("Green: the query may attend to the key")
-save(fig, "masks.png")
+lesson.save(fig, "masks.png")
 
 # %% [markdown]
 # ## 2. The padding leak
@@ -236,7 +215,7 @@ ax.set_xticks(range(2), names)
 ax.set(ylabel="validation cross-entropy (nats per character)")
 ax.set_title("A language model trained without the causal mask reads the answer")
 ax.legend(fontsize=8)
-save(fig, "causal-leak.png")
+lesson.save(fig, "causal-leak.png")
 
 # %% [markdown]
 # Without the mask the training loss looks excellent: each position copies the next

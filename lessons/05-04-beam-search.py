@@ -31,34 +31,13 @@
 # exact answer can still be found by brute force.
 
 # %%
-import sys
-from pathlib import Path
-
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "05-04-beam-search")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+from dllab.viz import setup_lesson
 
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-04-beam-search")
 
 # %% [markdown]
 # ## 1. Why greedy fails
@@ -210,7 +189,7 @@ assert all(
 ax2.plot(alphas, mean_length, "o-")
 ax2.set(xlabel="length penalty alpha", ylabel="mean length of the best output (tokens)")
 ax2.set_title("Raw scores favour short outputs")
-save(fig, "beam-search.png")
+lesson.save(fig, "beam-search.png")
 
 # %% [markdown]
 # Two caveats from practice. First, the exact search is not always what we want: the most

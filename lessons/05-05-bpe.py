@@ -34,35 +34,16 @@
 # %%
 import itertools
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from dllab.data.peoples_daily import parse_lines, peoples_daily_path
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1]) if len(sys.argv) > 1 and not NOTEBOOK else Path("lesson-output", "05-05-bpe")
-)
-OUT.mkdir(parents=True, exist_ok=True)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-05-bpe")
 
 # %% [markdown]
 # ## 1. BPE by hand
@@ -217,7 +198,7 @@ ax.axhline(1.0, color="grey", ls=":", label="characters: 1 token each")
 ax.set(xlabel="BPE vocabulary size (log scale)", ylabel="tokens per character, held-out text")
 ax.set_title("BPE on People's Daily: bigger vocabularies, shorter sequences")
 ax.legend(fontsize=8)
-save(fig, "compression.png")
+lesson.save(fig, "compression.png")
 
 # %% [markdown]
 # With 16,000 tokens the text needs about 40 % fewer tokens than characters, and the pieces

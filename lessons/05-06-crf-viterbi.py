@@ -36,37 +36,17 @@
 
 # %%
 import itertools
-import sys
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torchcrf import CRF
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "05-06-crf-viterbi")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+from dllab.viz import setup_lesson
+
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-06-crf-viterbi")
 torch.set_num_threads(1)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. Scores, brute force, Viterbi
@@ -235,7 +215,7 @@ for i, n in enumerate(names):
     ax2.text(i, 100 * results[n][0] + 1, f"{results[n][1]} invalid", ha="center")
 ax2.set(ylabel="tag accuracy on 300 test sentences (%)", ylim=(0, 100))
 ax2.set_title("Decoding noisy emissions")
-save(fig, "crf.png")
+lesson.save(fig, "crf.png")
 
 # %% [markdown]
 # The CRF learned the grammar of the tags from data: O→I-PER and O→I-LOC get strongly

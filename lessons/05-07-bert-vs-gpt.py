@@ -33,14 +33,7 @@
 
 # %%
 import itertools
-import sys
-from pathlib import Path
 
-import matplotlib
-
-NOTEBOOK = "ipykernel" in sys.modules  # run in Jupyter, not as `python lesson.py`
-if not NOTEBOOK:
-    matplotlib.use("Agg")  # a script draws off-screen; a notebook keeps its inline plots
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -48,25 +41,11 @@ import torch
 from dllab.data.peoples_daily import parse_lines, peoples_daily_path
 from dllab.models.gpt import GPT, GPTConfig
 from dllab.models.transformer import EncoderLayer
+from dllab.viz import setup_lesson
 
-# `python lessons/<this file> DIR` saves the figures in DIR; by default, and in a notebook
-# (whose sys.argv holds the kernel's own flags), they go to lesson-output/<lesson name>.
-OUT = (
-    Path(sys.argv[1])
-    if len(sys.argv) > 1 and not NOTEBOOK
-    else Path("lesson-output", "05-07-bert-vs-gpt")
-)
-OUT.mkdir(parents=True, exist_ok=True)
+# Figures go to the folder given on the command line, else to lesson-output/<name>.
+lesson = setup_lesson("05-07-bert-vs-gpt")
 torch.set_num_threads(1)
-
-
-def save(fig, name):
-    """Write `fig` to OUT/name; a script closes it, a notebook shows it below the cell."""
-    fig.tight_layout()
-    fig.savefig(OUT / name, dpi=110)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-
 
 # %% [markdown]
 # ## 1. BERT's corruption: 15 %, then 80/10/10
@@ -252,7 +231,7 @@ for name, curve in curves.items():
 ax2.set(xlabel="Adam step", ylabel="cross-entropy at the predicted positions")
 ax2.set_title("Training losses")
 ax2.legend(fontsize=8)
-save(fig, "bert-vs-gpt.png")
+lesson.save(fig, "bert-vs-gpt.png")
 
 # %% [markdown]
 # In practice the two families are used differently: a BERT-style encoder is fine-tuned with

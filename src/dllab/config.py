@@ -39,6 +39,30 @@ class DataConfig(_Strict):
     split_seed: int | None = None
 
 
+class TaskConfig(BaseModel):
+    """`task: ner` or `task: {name: ner, min_freq: 2, …}`: the task and its options.
+
+    The options are checked by the task itself (`Task.Options`, strict) when it is built,
+    because only the task knows them; here they are kept as given.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    name: str = "classification"  # registered task (`dllab list tasks`)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The task's options: every key of the section but `name`."""
+        return dict(self.model_extra or {})
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ModelConfig(_Strict):
     name: str = "quickstart-cnn"  # registered model (`dllab list models`)
     kwargs: dict[str, Any] = {}  # extra keyword arguments for the builder (e.g. width)
@@ -112,7 +136,10 @@ class TargetConfig(_Strict):
 class Recipe(_Strict):
     name: str
     description: str = ""
-    task: str = "classification"  # registered task (`dllab list tasks`)
+    task: TaskConfig = TaskConfig()  # the task and its options (`task: name` is short for it)
+    # Modules to import before the task and model are looked up: a project's own task and
+    # model files, registered without forking dllab (`dllab.plugins` entry points also work)
+    imports: list[str] = []
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
@@ -189,7 +216,10 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     valid = _valid_keys(Recipe)
     parts = key.split(".")
     is_kwarg = len(parts) >= 3 and parts[:2] == ["model", "kwargs"]
-    if key not in valid and not is_kwarg:
+    is_task_option = len(parts) == 2 and parts[0] == "task"  # checked by the task when built
+    if isinstance(data.get("task"), str) and parts[0] == "task" and len(parts) > 1:
+        data["task"] = {"name": data["task"]}
+    if key not in valid and key != "task" and not is_kwarg and not is_task_option:
         hint = closest(key, valid)
         raise ConfigError(
             f"unknown override key {key!r}; "

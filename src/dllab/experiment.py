@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from dllab.config import Recipe, load_resolved, recipe_to_yaml
+from dllab.config import Recipe, TaskConfig, load_resolved, recipe_to_yaml
 from dllab.envinfo import environment
-from dllab.errors import CheckpointError, TrainingDiverged
-from dllab.tasks import TASKS, create_task
+from dllab.errors import CheckpointError, ConfigError, TrainingDiverged
+from dllab.plugins import import_modules
+from dllab.tasks import TASKS
 from dllab.train import distributed
 from dllab.train.callbacks import (
     Checkpoint,
@@ -29,8 +30,7 @@ from dllab.train.callbacks import (
     TensorBoardLogger,
 )
 from dllab.train.checkpoint import atomic_write_text, load_checkpoint
-from dllab.train.optim import build_optimizer
-from dllab.train.precision import resolve_precision
+from dllab.train.precision import autocast, resolve_precision
 from dllab.train.report import write_report
 from dllab.train.rng import seed_everything
 from dllab.train.run_dir import check_run_dir, new_run_dir
@@ -55,21 +55,27 @@ def build_trainer(
     device: torch.device,
     extra_callbacks: list | None = None,
     progress: bool = True,
+    precision: str | None = None,
 ) -> Trainer:
-    """The Trainer and callbacks a recipe asks for, in the precision this hardware runs well
-    (`train/precision.py`: bf16 only where it is native)."""
+    """The Trainer and callbacks a recipe asks for, in `precision` (default: the one this
+    hardware runs well, `train/precision.py`: bf16 only where it is native)."""
     t = recipe.train
-    steps_per_epoch = -(-len(task.train_batches()) // t.accumulate)
-    total = min(steps_per_epoch * t.max_epochs, t.max_steps or 10**12)
     callbacks: list = []
-    scheduler = build_scheduler(
-        recipe.schedule,
-        optimizer,
-        total_steps=total,
-        steps_per_epoch=steps_per_epoch,
-        peak_lr=recipe.optim.lr,
-    )
-    if scheduler is not None:
+    if recipe.schedule.name != "none":
+        if isinstance(optimizer, dict):
+            raise ConfigError(
+                f"task {task.name!r} steps several optimisers itself; set schedule.name=none"
+            )
+
+        def scheduler(trainer: Trainer) -> Any:  # sized once the Trainer has planned its steps
+            return build_scheduler(
+                recipe.schedule,
+                optimizer,
+                total_steps=trainer.total_steps,
+                steps_per_epoch=trainer.steps_per_epoch,
+                peak_lr=recipe.optim.lr,
+            )
+
         follow = recipe.schedule.follow_time and t.max_time
         callbacks.append(LRSchedule(scheduler, monitor=t.monitor, max_time=follow or None))
     callbacks += [
@@ -97,12 +103,38 @@ def build_trainer(
         max_time=t.max_time,
         grad_clip=t.grad_clip,
         accumulate=t.accumulate,
-        precision=resolve_precision(t.precision, device)[0],
+        precision=precision or resolve_precision(t.precision, device)[0],
         device=device,
         val_every=t.val_every,
         channels_last=t.channels_last,
         callbacks=callbacks,
     )
+
+
+def build_task(recipe: Recipe, *, resolved: bool = False) -> Any:
+    """The recipe's task, its options checked (plugins imported first). `resolved`: the recipe
+    is a run folder's config.yaml, maybe written before task options had their section."""
+    import_modules(recipe.imports)
+    task_cls = TASKS.get(recipe.task.name)
+    if resolved:
+        recipe = task_cls.migrate(recipe)
+    return task_cls(recipe=recipe)
+
+
+def resolved_recipe(task: Any) -> Recipe:
+    """The task's recipe with every task option written out (for config.yaml)."""
+    recipe = task.recipe.model_copy(deep=True)
+    recipe.task = TaskConfig(name=task.name, **task.options.model_dump(mode="json"))
+    return recipe
+
+
+def run_precision(run_dir: Path, recipe: Recipe, device: torch.device) -> str:
+    """The precision a run trained in (env.json), as this hardware can run it."""
+    try:
+        recorded = json.loads((run_dir / "env.json").read_text("utf-8")).get("precision")
+    except (OSError, json.JSONDecodeError):
+        recorded = None
+    return resolve_precision(recorded or recipe.train.precision, device)[0]
 
 
 def run_recipe(
@@ -130,19 +162,22 @@ def run_recipe(
             raise CheckpointError(
                 f"{run_dir}/checkpoints/last.safetensors holds no training state to resume from"
             )
+    task = build_task(recipe, resolved=resume is not None)  # options checked before any work
+    recipe = resolved_recipe(task)
     _configure_torch(recipe)
     device = distributed.pick_device(recipe.train.device, local_rank)
     distributed.init_distributed(device)
     main = distributed.is_main_process()
     precision, precision_note = resolve_precision(recipe.train.precision, device)
+    if state is not None:
+        precision = run_precision(run_dir, recipe, device)  # type: ignore[arg-type]
     if resume is None:
         run_dir = Path(distributed.broadcast_text(str(new_run_dir(recipe.name, run_dir))))
     assert run_dir is not None
     seed_everything(recipe.train.seed)
-    task = create_task(recipe.task, recipe=recipe)
     task.setup(rank=rank, world=world)
     model = task.build_model()
-    optimizer = build_optimizer(recipe.optim, model.to(device))
+    optimizer = task.configure_optimizers(model.to(device))
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
@@ -154,7 +189,7 @@ def run_recipe(
         if precision_note:
             echo(precision_note)
     trainer = build_trainer(
-        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress
+        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress, precision
     )
     try:
         final = trainer.fit(task, model, optimizer, resume=state)
@@ -164,9 +199,28 @@ def run_recipe(
     distributed.cleanup()
     if not main:
         return run_dir
-    finish_run(recipe, task, trainer.bare_model, run_dir, device, trainer, final.stop_reason)
+    summary = finish_run(recipe, task, trainer.bare_model, run_dir, trainer, final.stop_reason)
+    for line in closing_lines(summary):
+        echo(line)
     echo(f"run folder: {run_dir}")
     return run_dir
+
+
+def closing_lines(summary: dict[str, Any]) -> list[str]:
+    """What a user reads last: the test metrics, then whether the recipe's target was met."""
+    test = summary.get("test") or {}
+    lines = ["test: " + ", ".join(f"{k.split('/', 1)[-1]} {_fmt(v)}" for k, v in test.items())]
+    target = summary.get("target")
+    if target:
+        verdict = "met" if target["met"] else "NOT met"
+        lines.append(
+            f"target {target['value']:g} {target['metric']}: {verdict} ({_fmt(target['reached'])})"
+        )
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def finish_run(
@@ -174,21 +228,21 @@ def finish_run(
     task: Any,
     model: nn.Module,
     run_dir: Path,
-    device: torch.device,
     trainer: Trainer,
     stop_reason: str,
 ) -> dict[str, Any]:
-    """Test the best weights once, draw the pictures, write summary.json and report.md."""
+    """Test the best weights once (metrics and pictures from the same pass), then write
+    summary.json and report.md."""
     best_path = run_dir / "checkpoints" / "best.safetensors"
     best = load_checkpoint(best_path) if best_path.exists() else None
     if best is not None:
         model.load_state_dict(best["model"])
     trainer.model = model
-    test = trainer.evaluate(task.test_batches(), prefix="test")
-    pictures = task.visualize(model, run_dir, device=device)
+    test, outputs = trainer.test(task.test_batches())
+    pictures = task.visualize(model, run_dir, outputs)
     summary = {
         "recipe": recipe.name,
-        "task": recipe.task,
+        "task": recipe.task.name,
         "model": recipe.model.name,
         "dataset": recipe.data.name,
         "stop_reason": stop_reason or "max_epochs",
@@ -217,7 +271,7 @@ def load_trained(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict[st
     meta = state.get("meta") or {}
     if "model" not in meta or "model" not in state:
         raise CheckpointError(f"{run_dir} checkpoint has no model metadata; retrain with dllab")
-    model = TASKS.get(meta.get("task", "classification")).model_from_metadata(meta)
+    model = task_class(meta).model_from_metadata(meta)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
@@ -228,16 +282,23 @@ def load_trained(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict[st
     return model.eval(), meta
 
 
+def task_class(meta: dict[str, Any]) -> Any:
+    """The task class a checkpoint's metadata names (its plugins imported first)."""
+    import_modules(meta.get("imports") or [])
+    return TASKS.get(meta.get("task", "classification"))
+
+
 def evaluate_run(run_dir: Path) -> dict[str, float]:
-    """Re-evaluate a run's best weights on its validation and test splits."""
+    """Re-evaluate a run's best weights on its validation and test splits, in the precision
+    it trained in."""
     check_run_dir(run_dir)
-    recipe = load_resolved(run_dir / "config.yaml")
+    task = build_task(load_resolved(run_dir / "config.yaml"), resolved=True)
+    recipe = task.recipe
     _configure_torch(recipe)
     device = distributed.pick_device(recipe.train.device)
-    task = create_task(recipe.task, recipe=recipe)
     task.setup()
     model, _ = load_trained(run_dir)
-    trainer = Trainer(device=device)
+    trainer = Trainer(device=device, precision=run_precision(run_dir, recipe, device))
     trainer.task, trainer.model = task, model.to(device)
     return {
         **trainer.evaluate(task.val_batches(), "val"),
@@ -246,6 +307,10 @@ def evaluate_run(run_dir: Path) -> dict[str, float]:
 
 
 def predict(run_dir: Path, inputs: list[str], top_k: int = 5) -> list[Any]:
+    """Results for raw inputs, in the precision the run trained in."""
     model, meta = load_trained(run_dir)
-    task_cls = TASKS.get(meta.get("task", "classification"))
-    return task_cls.predict_with(model, meta, inputs, top_k)
+    recipe = load_resolved(run_dir / "config.yaml")
+    device = next(model.parameters(), torch.empty(0)).device
+    precision = run_precision(run_dir, recipe, device)
+    with autocast(precision, device):
+        return task_class(meta).predict_with(model, meta, inputs, top_k)

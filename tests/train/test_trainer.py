@@ -12,7 +12,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from dllab.errors import TrainingDiverged
-from dllab.tasks.base import StepOutput
+from dllab.train.protocol import StepOutput
 from dllab.train.batches import TensorBatches
 from dllab.train.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from dllab.train.checkpoint import load_checkpoint
@@ -49,8 +49,12 @@ class ToyTask:
         logits = model(x)
         return StepOutput(loss=F.cross_entropy(logits, y), preds=logits, target=y)
 
-    def metrics(self):
-        return MetricCollection({"accuracy": MulticlassAccuracy(num_classes=3, average="micro")})
+    @property
+    def metrics(self):  # owned by the task: built once, reset and updated by the Trainer
+        if not hasattr(self, "_metrics"):
+            acc = MulticlassAccuracy(num_classes=3, average="micro")
+            self._metrics = MetricCollection({"accuracy": acc})
+        return self._metrics
 
 
 def _model(seed=0):

@@ -23,7 +23,6 @@ as ONNX metadata properties, and a `model.json` beside it says the same for huma
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import json
 import os
@@ -40,47 +39,14 @@ import torch
 from torch import nn
 
 from dllab.errors import InputError
-from dllab.experiment import load_trained
+from dllab.experiment import load_trained, task_class
+from dllab.tasks.example_inputs import text_sizes, token_batch
 from dllab.train.checkpoint import atomic_write_text
+from dllab.train.protocol import ExampleInput
 
 TOLERANCE = 1e-4  # max abs difference between onnxruntime and PyTorch on the example input
 
-# Tasks whose result is not one forward pass of the network, with the reason shown to users.
-NOT_EXPORTABLE = {
-    "translation": "translation decodes with beam search, a loop over the decoder that ONNX "
-    "export of one forward pass does not capture",
-    "language_model": "a language model generates by sampling token after token with a KV "
-    "cache, a loop that ONNX export of one forward pass does not capture",
-    "ner": "NER decodes its tag scores with the CRF's Viterbi search, which ONNX export of "
-    "one forward pass does not capture",
-    "masked_lm": "a masked-LM run is a pretraining artefact; export the classifier fine-tuned "
-    "from it",
-    "word2vec": "word2vec runs hold embedding tables, not a model to run; read the vectors "
-    "from the run folder",
-}
-
-
-@dataclass
-class ExportSpec:
-    """What the exported graph takes: example tensors, their names and dynamic axes."""
-
-    inputs: tuple[torch.Tensor, ...]  # the example the graph is traced with
-    probe: tuple[torch.Tensor, ...]  # other sizes along every dynamic axis, for the parity check
-    names: list[str]  # input names, one per tensor
-    axes: list[dict[int, str]]  # per input: axis -> name of the dynamic size
-    output: str = "logits"
-    notes: list[str] = field(default_factory=list)  # said in model.json (e.g. a frozen axis)
-
-    def describe(self) -> list[dict[str, Any]]:
-        """Inputs for model.json: name, dtype and shape with named dynamic axes."""
-        return [
-            {
-                "name": name,
-                "dtype": str(x.dtype).removeprefix("torch."),
-                "shape": [axes.get(i, int(n)) for i, n in enumerate(x.shape)],
-            }
-            for name, x, axes in zip(self.names, self.inputs, self.axes, strict=True)
-        ]
+ExportSpec = ExampleInput  # what the exported graph takes: the task's example input
 
 
 @dataclass
@@ -96,82 +62,9 @@ class ExportResult:
         return self.max_abs_diff <= self.tolerance
 
 
-# ---------------------------------------------------------------- example inputs
-def example_batch(meta: dict, batch: int = 4, seed: int = 0) -> torch.Tensor:
-    """A seeded, already-normalised image input of the model's shape (B, C, H, W)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(
-        batch, meta["in_channels"], meta["image_size"], meta["image_size"], generator=g
-    )
-
-
-def image_spec(meta: dict[str, Any]) -> ExportSpec:
-    """Normalised images `(B, C, H, W)`; the batch axis is dynamic."""
-    return ExportSpec(
-        inputs=(example_batch(meta, 4),),
-        probe=(example_batch(meta, 3, seed=1),),
-        names=["input"],
-        axes=[{0: "batch"}],
-    )
-
-
-def window_spec(meta: dict[str, Any]) -> ExportSpec:
-    """Standardised windows of past values `(B, context)`; the batch axis is dynamic."""
-    g = torch.Generator().manual_seed(0)
-    context = int(meta["context"])
-    return ExportSpec(
-        inputs=(torch.randn(4, context, generator=g),),
-        probe=(torch.randn(3, context, generator=g),),
-        names=["window"],
-        axes=[{0: "batch"}],
-        output="forecast",
-    )
-
-
-def token_batch(
-    vocab_size: int, lengths: list[int], pad_idx: int = 0, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random token ids `(B, max(lengths))` padded on the right with `pad_idx`, and `lengths`.
-
-    Ids are drawn from the vocabulary without the padding id, so every position up to a
-    row's length is a real token (as the tasks' `pad_ids` make them).
-    """
-    g = torch.Generator().manual_seed(seed)
-    t = max(lengths)
-    ids = torch.randint(0, vocab_size - 1, (len(lengths), t), generator=g)
-    ids = ids + (ids >= pad_idx).long()  # skip pad_idx
-    n = torch.tensor(lengths)
-    return ids.masked_fill(torch.arange(t)[None, :] >= n[:, None], pad_idx), n
-
-
-def _text_sizes(meta: dict[str, Any]) -> tuple[int, int, int]:
-    """Vocabulary size, padding id and longest text (`max_len`; 64 if unsaid) of a run."""
-    kw = meta.get("model_kwargs", {})
-    vocab = int(kw.get("vocab_size") or len(meta["vocab"]))
-    return vocab, int(kw.get("pad_idx", 0)), int(meta.get("max_len") or 64)
-
-
-def token_spec(meta: dict[str, Any]) -> ExportSpec:
-    """Token ids `(B, T)` and `lengths (B,)`; batch and sequence axes are dynamic.
-
-    The example has 8 tokens; the probe has another batch size and, when the model's context
-    (`max_len`) allows, more tokens (an exporter that froze T fails it).
-    """
-    vocab, pad, longest = _text_sizes(meta)
-    t, tp = min(8, longest), min(19, longest)
-    ids, n = token_batch(vocab, [t, max(1, t - 3), max(1, t // 2), 1], pad, seed=0)
-    pids, pn = token_batch(vocab, [max(1, tp - 6), tp, 2], pad, seed=1)
-    return ExportSpec(
-        inputs=(ids, n),
-        probe=(pids, pn),
-        names=["tokens", "lengths"],
-        axes=[{0: "batch", 1: "sequence"}, {0: "batch"}],
-    )
-
-
 def frozen_sequence(spec: ExportSpec, meta: dict[str, Any]) -> ExportSpec:
     """`spec` with the sequence axis fixed at the model's `max_len`: texts are padded to it."""
-    vocab, pad, longest = _text_sizes(meta)
+    vocab, pad, longest = text_sizes(meta)
 
     def padded(lengths: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         ids, n = token_batch(vocab, lengths, pad, seed)
@@ -193,27 +86,9 @@ def frozen_sequence(spec: ExportSpec, meta: dict[str, Any]) -> ExportSpec:
 
 
 def export_spec(meta: dict[str, Any], model: nn.Module) -> ExportSpec:
-    """The inputs a run's model takes, from its checkpoint metadata; InputError if the task
-    cannot be exported."""
-    task = meta.get("task", "classification")
-    if task in NOT_EXPORTABLE:
-        raise InputError(f"cannot export a {task} run to ONNX: {NOT_EXPORTABLE[task]}")
-    if "image_size" in meta and "in_channels" in meta:
-        return image_spec(meta)
-    if task == "timeseries" and "context" in meta:
-        return window_spec(meta)
-    takes_lengths = "lengths" in inspect.signature(model.forward).parameters
-    if "classes" in meta and ("vocab" in meta or "vocab_size" in meta.get("model_kwargs", {})):
-        if not takes_lengths:
-            raise InputError(
-                f"cannot export model {meta['model']!r}: dllab export feeds text models token "
-                "ids and lengths, and its forward takes no `lengths`"
-            )
-        return token_spec(meta)
-    raise InputError(
-        f"cannot export a {task} run to ONNX: dllab export knows the inputs of image "
-        "classifiers, forecasters and text classifiers only"
-    )
+    """The inputs a run's model takes, from its task and checkpoint metadata; InputError if
+    the task cannot be exported."""
+    return task_class(meta).example_input(meta, model)
 
 
 # ---------------------------------------------------------------- exporters

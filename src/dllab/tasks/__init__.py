@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dllab.registry import Registry
-from dllab.tasks.base import Prediction, StepOutput, Task
+from dllab.tasks.base import BaseTask, Prediction, StepOutput
+from dllab.train.protocol import Task
 
 TASKS: Registry[Task] = Registry("task")
 
@@ -26,4 +27,4 @@ from dllab.tasks import (  # noqa: E402, F401
     word2vec,
 )
 
-__all__ = ["TASKS", "Prediction", "StepOutput", "Task", "create_task"]
+__all__ = ["TASKS", "BaseTask", "Prediction", "StepOutput", "Task", "create_task"]

@@ -23,13 +23,12 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
-from dllab.config import Recipe
 from dllab.data import load_image_dataset
 from dllab.data.types import ImageData, TensorSplit
 from dllab.errors import InputError
 from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, StepOutput
+from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, cat_outputs
 from dllab.train.batches import DatasetBatches, TensorBatches
 
 
@@ -51,13 +50,10 @@ def random_hflip(x: torch.Tensor) -> torch.Tensor:
 
 
 @TASKS.register("classification")
-class ClassificationTask:
+class ClassificationTask(BaseTask):
     """Task for `dllab run` recipes whose data are labelled images."""
 
     name = "classification"
-
-    def __init__(self, recipe: Recipe) -> None:
-        self.recipe = recipe
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
@@ -89,25 +85,19 @@ class ClassificationTask:
         mean, std = self.mean_.to(images.device), self.std_.to(images.device)
         return (images.float() / 255.0 - mean) / std
 
-    def _batches(
-        self, split: Any, *, train: bool, shard: bool = True
-    ) -> TensorBatches | DatasetBatches:
-        d, seed = self.recipe.data, self.recipe.train.seed
+    def _batches(self, split: str) -> TensorBatches | DatasetBatches:
+        d, seed, train = self.recipe.data, self.recipe.train.seed, split == "train"
         size = d.batch_size if train else d.eval_batch_size
-        rank, world = (self.rank_, self.world_) if shard else (0, 1)
-        if isinstance(split, TensorSplit):
-            images = torch.cat([self.normalize(c) for c in split.images.split(8192)])
+        rank, world = self.shard(split)
+        data = getattr(self.data_, split)
+        if isinstance(data, TensorSplit):
+            images = torch.cat([self.normalize(c) for c in data.images.split(8192)])
             return TensorBatches(
-                images,
-                split.labels,
-                batch_size=size,
-                shuffle=train,
-                seed=seed,
-                rank=rank,
+                images, data.labels, batch_size=size, shuffle=train, seed=seed, rank=rank,
                 world=world,
-            )
+            )  # fmt: skip
         return DatasetBatches(
-            split,
+            data,
             batch_size=size,
             shuffle=train,
             seed=seed,
@@ -116,32 +106,14 @@ class ClassificationTask:
             world=world,
         )
 
-    def train_batches(self) -> TensorBatches | DatasetBatches:
-        if not hasattr(self, "train_b_"):
-            self.train_b_ = self._batches(self.data_.train, train=True)
-        return self.train_b_
-
-    def val_batches(self) -> TensorBatches | DatasetBatches:
-        if not hasattr(self, "val_b_"):
-            self.val_b_ = self._batches(self.data_.val, train=False)
-        return self.val_b_
-
-    def test_batches(self) -> TensorBatches | DatasetBatches:
-        if not hasattr(self, "test_b_"):
-            # The test split is evaluated once, by one process, after training.
-            self.test_b_ = self._batches(self.data_.test, train=False, shard=False)
-        return self.test_b_
-
     # ------------------------------------------------------------ model and steps
-    def build_model(self) -> nn.Module:
-        m = self.recipe.model
-        return create_model(
-            m.name,
-            num_classes=len(self.classes),
-            in_channels=self.data_.in_channels,
-            image_size=self.data_.image_size,
-            **m.kwargs,
-        )
+    def model_kwargs(self) -> dict[str, Any]:
+        return {
+            "num_classes": len(self.classes),
+            "in_channels": self.data_.in_channels,
+            "image_size": self.data_.image_size,
+            **self.recipe.model.kwargs,
+        }
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.normalize(x) if x.dtype == torch.uint8 else x
@@ -162,7 +134,13 @@ class ClassificationTask:
         logits = model(self._inputs(x))
         return StepOutput(loss=F.cross_entropy(logits, y), preds=logits, target=y)
 
-    def metrics(self) -> MetricCollection:
+    def test_step(self, model: nn.Module, batch: Any) -> StepOutput:
+        out = self.validation_step(model, batch)
+        conf, pred = out.preds.float().softmax(1).max(1)
+        out.outputs = {"pred": pred.cpu(), "conf": conf.cpu(), "true": out.target.cpu()}
+        return out
+
+    def build_metrics(self) -> MetricCollection:
         n = len(self.classes)
         return MetricCollection(
             {
@@ -172,12 +150,9 @@ class ClassificationTask:
         )
 
     # ------------------------------------------------------------ serving
-    def model_metadata(self) -> dict[str, Any]:
-        """Everything `predict`, `export` and `serve` need to rebuild and feed the model."""
+    def metadata(self) -> dict[str, Any]:
+        """Classes and preprocessing: what `predict`, `export` and `serve` feed the model."""
         return {
-            "task": self.name,
-            "model": self.recipe.model.name,
-            "model_kwargs": dict(self.recipe.model.kwargs),
             "classes": self.classes,
             "num_classes": len(self.classes),
             "in_channels": self.data_.in_channels,
@@ -185,58 +160,39 @@ class ClassificationTask:
             "mean": list(self.data_.mean),
             "std": list(self.data_.std),
             "dataset": self.data_.name,
-            "recipe": self.recipe.name,
         }
 
-    def example_input(self) -> torch.Tensor:
-        return torch.zeros(1, self.data_.in_channels, self.data_.image_size, self.data_.image_size)
+    @classmethod
+    def model_from_metadata(cls, meta: dict[str, Any]) -> nn.Module:
+        """Rebuild the (untrained) model; runs from before the task section kept the data's
+        sizes beside `model_kwargs`, not in them."""
+        sizes = {k: meta[k] for k in ("num_classes", "in_channels", "image_size")}
+        return create_model(meta["model"], **{**sizes, **meta.get("model_kwargs", {})})
 
-    def predict(self, model: nn.Module, inputs: list[str], top_k: int = 5) -> list[Prediction]:
-        return predict_images(model, self.model_metadata(), inputs, top_k)
-
-    @staticmethod
-    def model_from_metadata(meta: dict[str, Any]) -> nn.Module:
-        """Rebuild the (untrained) model a checkpoint's metadata describes."""
-        return create_model(
-            meta["model"],
-            num_classes=meta["num_classes"],
-            in_channels=meta["in_channels"],
-            image_size=meta["image_size"],
-            **meta.get("model_kwargs", {}),
-        )
-
-    @staticmethod
+    @classmethod
     def predict_with(
-        model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+        cls, model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
     ) -> list[Prediction]:
-        """Predict from a saved model's metadata alone (no dataset loaded)."""
+        """Top-k classes of image files, with the model's own preprocessing."""
         return predict_images(model, meta, inputs, top_k)
 
-    # ------------------------------------------------------------ pictures
-    @torch.no_grad()
-    def test_outputs(self, model: nn.Module, device: torch.device) -> dict[str, np.ndarray]:
-        """Predictions, confidences and labels over the whole test split."""
-        model.eval()
-        preds, confs, labels = [], [], []
-        for x, y in self.test_batches().epoch(0):
-            prob = model(self._inputs(x.to(device))).float().softmax(1).cpu()
-            c, p = prob.max(1)
-            preds.append(p), confs.append(c), labels.append(y)
-        return {
-            "pred": torch.cat(preds).numpy(),
-            "conf": torch.cat(confs).numpy(),
-            "true": torch.cat(labels).numpy(),
-        }
+    @classmethod
+    def example_input(cls, meta: dict[str, Any], model: nn.Module) -> ExampleInput:
+        """Normalised images `(B, C, H, W)`; the batch axis is dynamic."""
+        return ExampleInput(
+            inputs=(image_batch(meta, 4),),
+            probe=(image_batch(meta, 3, seed=1),),
+            names=["input"],
+            axes=[{0: "batch"}],
+        )
 
-    def visualize(
-        self, model: nn.Module, run_dir: Path, device: torch.device | None = None
-    ) -> list[Path]:
+    # ------------------------------------------------------------ pictures
+    def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """confusion.png, per_class.csv, predictions.png and mistakes.png for the report, and
         attention.png when the model can return its attention maps."""
         from dllab.viz import plot_confusion, plot_prediction_grid, plot_worst_mistakes
 
-        device = device or next(model.parameters()).device
-        out = self.test_outputs(model, device)
+        out = {k: v.numpy() for k, v in cat_outputs(outputs).items()}
         n = len(self.classes)
         cm = MulticlassConfusionMatrix(num_classes=n)(
             torch.from_numpy(out["pred"]), torch.from_numpy(out["true"])
@@ -333,6 +289,13 @@ def load_image(path: str, channels: int, size: int) -> torch.Tensor:
         ) from exc
     t = torch.from_numpy(arr.copy())
     return t[None] if channels == 1 else t.permute(2, 0, 1)
+
+
+def image_batch(meta: dict[str, Any], batch: int = 4, seed: int = 0) -> torch.Tensor:
+    """A seeded, already-normalised image input of the model's shape `(B, C, H, W)`."""
+    g = torch.Generator().manual_seed(seed)
+    c, size = meta["in_channels"], meta["image_size"]
+    return torch.randn(batch, c, size, size, generator=g)
 
 
 @torch.no_grad()

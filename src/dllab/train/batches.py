@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -51,6 +52,57 @@ def length_buckets(
         part = part[torch.argsort(lengths[part], stable=True)]
         batches += list(part.split(batch_size))
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def sorted_batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Every index once, sorted by length (stable) and cut into batches: evaluation order,
+    where padding is least."""
+    return list(torch.argsort(lengths, stable=True).split(batch_size))
+
+
+def shard_batches(batches: list[torch.Tensor], *, rank: int, world: int) -> list[torch.Tensor]:
+    """This rank's share of a list of batches: every `world`-th, the list first repeated from
+    its start so that every rank gets the same number (as `DistributedSampler` pads)."""
+    if world <= 1:
+        return batches
+    per_rank = math.ceil(len(batches) / world)
+    padded = (batches * (1 + per_rank * world // max(len(batches), 1)))[: per_rank * world]
+    return padded[rank::world]
+
+
+class IndexBatches:
+    """Batches made by a task's `collate` from index batches that `plan(epoch)` lays out.
+
+    The one batch stream of the in-memory tasks: `plan` is a pure function of the epoch (and
+    the seed it closes over), built from `epoch_order`, `length_buckets`, `sorted_batches` and
+    `shard_batches`, so a run resumed at batch `k` of an epoch sees exactly the batches it
+    would have seen. `collate(idx)` turns a `(B,)` tensor of item indices into whatever the
+    task's steps take (tuples, dicts, dataclasses).
+
+    >>> b = IndexBatches(lambda e: list(torch.arange(5).split(2)), lambda i: i * 10, length=3)
+    >>> [t.tolist() for t in b.epoch(0, start=1)]
+    [[20, 30], [40]]
+    """
+
+    def __init__(
+        self,
+        plan: Callable[[int], list[torch.Tensor]],
+        collate: Callable[[torch.Tensor], Any],
+        *,
+        length: int | None = None,
+    ) -> None:
+        self.plan, self.collate = plan, collate
+        self.length = length  # batches per epoch; default: counted from plan(0)
+
+    def __len__(self) -> int:
+        if self.length is None:
+            self.length = len(self.plan(0))
+        return self.length
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Any]:
+        """Yield the batches of `epoch`, beginning at batch number `start`."""
+        for idx in self.plan(epoch)[start:]:
+            yield self.collate(idx)
 
 
 class TensorBatches:

@@ -69,8 +69,17 @@ class LRSchedule(Callback):
     def __init__(
         self, scheduler: Any, monitor: str = "val/accuracy", max_time: float | None = None
     ) -> None:
+        # `scheduler` may be a function of the Trainer, called once the Trainer has planned
+        # its steps (`trainer.total_steps`), so they are counted in one place.
         self.scheduler, self.monitor, self.max_time = scheduler, monitor, max_time
-        self.plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    @property
+    def plateau(self) -> bool:
+        return isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if not hasattr(self.scheduler, "state_dict"):
+            self.scheduler = self.scheduler(trainer)
 
     def position(self, trainer: Trainer) -> int:
         """The schedule step this optimizer step should be at (at most `total - 1`)."""

@@ -10,11 +10,14 @@ trains in fp32 and the run says so (the note is echoed and `env.json` keeps `pre
 
 from __future__ import annotations
 
+import contextlib
 import platform
 
 import torch
 
-__all__ = ["native_bf16", "resolve_precision"]
+from dllab.errors import ConfigError
+
+__all__ = ["autocast", "native_bf16", "resolve_precision"]
 
 X86 = ("x86_64", "amd64", "i386", "i686")
 
@@ -46,3 +49,15 @@ def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, 
             "is emulated and many times slower; training in fp32"
         )
     return requested, None
+
+
+def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """The autocast context of a resolved precision: training, evaluation and prediction of a
+    run all compute in the same one."""
+    device = torch.device(device)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision=fp16 needs CUDA; use bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)

@@ -10,6 +10,7 @@ data (epoch, batch), which is what makes mid-epoch resume exact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -20,9 +21,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from dllab.errors import ConfigError, TrainingDiverged
-from dllab.tasks.base import StepOutput, Task
 from dllab.train import distributed
 from dllab.train.callbacks import Callback
+from dllab.train.precision import autocast
+from dllab.train.protocol import StepOutput, Task
 from dllab.train.rng import rng_state, set_rng_state
 
 
@@ -35,8 +37,16 @@ class TrainState:
     stop_reason: str = ""
 
 
+Optimizers = torch.optim.Optimizer | dict[str, torch.optim.Optimizer]
+
+
 class Trainer:
-    """Runs a Task: `Trainer(max_epochs=3, callbacks=[...]).fit(task, model, optimizer)`."""
+    """Runs a Task: `Trainer(max_epochs=3, callbacks=[...]).fit(task, model, optimizer)`.
+
+    `optimizer` may be a dict of named optimisers for a task that steps them itself
+    (`task.automatic_optimization = False`, e.g. a GAN's generator and critic); each one's
+    state is checkpointed and restored by name.
+    """
 
     def __init__(
         self,
@@ -67,14 +77,18 @@ class Trainer:
         self,
         task: Task,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Optimizers,
         resume: dict[str, Any] | None = None,
     ) -> TrainState:
         self.task, self.optimizer = task, optimizer
+        self.automatic = getattr(task, "automatic_optimization", True)
+        if not self.automatic and self.accumulate != 1:
+            raise ConfigError(
+                f"task {task.name!r} steps its own optimisers: set train.accumulate=1"
+            )
         self.model = self._wrap(model.to(self.device, memory_format=self.memory_format))
         self.train_data = task.train_batches()
-        self.steps_per_epoch = -(-len(self.train_data) // self.accumulate)
-        self.total_steps = min(self.steps_per_epoch * self.max_epochs, self.max_steps or 10**12)
+        self.plan(len(self.train_data))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         self._call("on_fit_start")
         if resume is not None:
@@ -97,8 +111,19 @@ class Trainer:
         self._call("on_fit_end")
         return self.state
 
+    def plan(self, batches_per_epoch: int) -> None:
+        """Optimizer steps per epoch and in all (what schedules are sized on)."""
+        self.steps_per_epoch = -(-batches_per_epoch // self.accumulate)
+        self.total_steps = min(self.steps_per_epoch * self.max_epochs, self.max_steps or 10**12)
+
     def _train_batch(self, batch: Any) -> None:
         self.state.batch += 1
+        if not self.automatic:
+            with self._autocast():
+                out = self.task.training_step(self.model, self._to_device(batch))
+            self._guard(out)
+            self._step_done(out)
+            return
         boundary = self.state.batch % self.accumulate == 0 or self.state.batch == len(
             self.train_data
         )
@@ -121,6 +146,9 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        self._step_done(out)
+
+    def _step_done(self, out: StepOutput) -> None:
         self.state.step += 1
         self.state.train_seconds = self.elapsed()
         self._call("on_train_batch_end", out)
@@ -143,22 +171,35 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, batches: Any, prefix: str) -> dict[str, float]:
         """Loss and the task's metrics over `batches` (synchronised across ranks)."""
+        return self._run_eval(batches, prefix, self.task.validation_step)[0]
+
+    @torch.no_grad()
+    def test(self, batches: Any) -> tuple[dict[str, float], list[Any]]:
+        """The one pass over the test split: its metrics and each batch's `outputs`."""
+        return self._run_eval(batches, "test", self.task.test_step, keep=True)
+
+    def _run_eval(
+        self, batches: Any, prefix: str, step: Any, keep: bool = False
+    ) -> tuple[dict[str, float], list[Any]]:
         was_training = self.model.training
         self.model.eval()
-        metrics = self.task.metrics().to(self.device)
-        total, count = 0.0, 0
+        metrics = self.task.metrics.to(self.device)
+        metrics.reset()
+        total, count, kept = 0.0, 0, []
         for batch in batches.epoch(0):
             with self._autocast():
-                out: StepOutput = self.task.validation_step(self.model, self._to_device(batch))
-            n = len(out.target) if out.target is not None else 1
+                out: StepOutput = step(self.model, self._to_device(batch))
+            n = out.weight()
             total, count = total + float(out.loss) * n, count + n
             if out.preds is not None:
-                metrics.update(out.preds.float(), out.target)
+                metrics.update(_fp32(out.preds), out.target)
+            if keep and out.outputs is not None:
+                kept.append(out.outputs)
         total, count = distributed.all_sum([total, float(count)])
         result = {f"{prefix}/loss": total / max(count, 1)}
-        result.update({f"{prefix}/{k}": float(v) for k, v in metrics.compute().items()})
+        result.update({f"{prefix}/{k}": _reported(v) for k, v in metrics.compute().items()})
         self.model.train(was_training)
-        return result
+        return result, kept
 
     def stop(self, reason: str) -> None:
         self.should_stop = True
@@ -186,14 +227,10 @@ class Trainer:
             )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        if self.precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError("train.precision=fp16 needs CUDA; use bf16 on CPU")
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device)
 
     def _to_device(self, batch: Any) -> Any:
+        """Tensors anywhere in tuples, lists, dicts and dataclasses, moved to the device."""
         if isinstance(batch, torch.Tensor):
             batch = batch.to(self.device, non_blocking=True)
             # `.contiguous(channels_last)` keeps NCHW strides when C == 1 (both layouts are
@@ -203,12 +240,21 @@ class Trainer:
                 layout = torch.empty_like(batch, memory_format=torch.channels_last)
                 batch = layout.copy_(batch)
             return batch
+        if isinstance(batch, dict):
+            return type(batch)({k: self._to_device(v) for k, v in batch.items()})
+        if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple
+            return type(batch)(*(self._to_device(b) for b in batch))
         if isinstance(batch, list | tuple):
             return type(batch)(self._to_device(b) for b in batch)
+        if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+            moved = {
+                f.name: self._to_device(getattr(batch, f.name)) for f in dataclasses.fields(batch)
+            }
+            return dataclasses.replace(batch, **moved)
         return batch
 
     def _wrap(self, model: nn.Module) -> nn.Module:
-        if not distributed.init_distributed(self.device):
+        if not torch.distributed.is_initialized():  # the caller joins the process group
             return model
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
@@ -227,7 +273,7 @@ class Trainer:
         return {
             "trainer": asdict(self.state),
             "model": self.bare_model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **self._optimizer_states(),
             "scaler": self.scaler.state_dict(),
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
             "rng": rng_state(),
@@ -236,9 +282,35 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = TrainState(**state["trainer"])
         self.bare_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if isinstance(self.optimizer, dict):
+            for name, opt in self.optimizer.items():
+                opt.load_state_dict(state["optimizers"][name])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         for cb in self.callbacks:
             cb.load_state_dict(state["callbacks"].get(type(cb).__name__, {}))
         set_rng_state(state["rng"])
+
+    def _optimizer_states(self) -> dict[str, Any]:
+        if isinstance(self.optimizer, dict):
+            return {"optimizers": {k: o.state_dict() for k, o in self.optimizer.items()}}
+        return {"optimizer": self.optimizer.state_dict()}
+
+
+def _fp32(x: Any) -> Any:
+    """Low-precision floats (an autocast forward) as fp32 for the metrics, in any nesting."""
+    if isinstance(x, torch.Tensor):
+        return x.float() if x.is_floating_point() else x
+    if isinstance(x, dict):
+        return {k: _fp32(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_fp32(v) for v in x)
+    return x
+
+
+def _reported(value: torch.Tensor) -> float:
+    """A computed metric as a float, to the 7 significant digits fp32 holds: its last-bit
+    noise (an F1 of 1.0000001) is not a result."""
+    return float(f"{float(value):.7g}")
