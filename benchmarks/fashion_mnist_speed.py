@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 from torch.utils.flop_counter import FlopCounterMode
 
 from dllab.config import load_recipe
@@ -194,4 +195,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

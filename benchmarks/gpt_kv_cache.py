@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
+from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 
 from dllab.config import load_recipe
 from dllab.experiment import load_trained
@@ -108,4 +108,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -43,6 +43,7 @@ if _blas_environment(ARGS.threads) != dict(os.environ):  # before NumPy loads Op
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _cli import run_main  # noqa: E402  (benchmarks/_cli.py)
 
 import dllab.scratch as scratch  # noqa: E402
 
@@ -104,4 +105,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main(ARGS)
+    run_main(main, ARGS)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 
 from dllab.config import Recipe, load_recipe, load_resolved
 from dllab.data.reviews import load_reviews, split_reviews
@@ -386,4 +387,4 @@ def print_table(results: dict[str, list[dict]]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

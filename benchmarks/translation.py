@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 
 from dllab.config import load_recipe
 from dllab.experiment import _configure_torch, build_trainer
@@ -115,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

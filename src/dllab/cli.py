@@ -62,7 +62,10 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 
 @app.command("list")
 def list_(what: Annotated[What, typer.Argument(help="What to list.")] = What.recipes) -> None:
-    """List recipes, models, datasets or tasks."""
+    """List recipes, models, datasets or tasks (with those of installed plugins)."""
+    from dllab.plugins import load_entry_points
+
+    load_entry_points()
     if what is What.recipes:
         from dllab.config import load_recipe, recipe_names
 

@@ -1,4 +1,9 @@
-"""Name -> builder registries: the one way in to build models, datasets, tasks.
+"""The `Registry` class (name -> builder) and `closest`, the "did you mean" hint.
+
+The registries themselves live with what they hold: `MODELS` in `dllab/models/registry.py`
+(built with `create_model`), `TASKS` in `dllab/tasks/__init__.py` (`create_task`). Datasets
+are not a `Registry` but the `CATALOG` of specs in `dllab/data/catalog.py` (`get_spec`),
+which uses `closest` for its unknown-name errors, as other lookups do (recipe keys…).
 
 As in torchvision, registering a name twice raises; as in timm, `create(name, **kw)` is the
 only constructor call sites use, and an unknown name lists the closest valid ones.

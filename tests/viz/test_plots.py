@@ -8,18 +8,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from dllab.viz import (
+    curves,
     plot_confusion,
     plot_curves,
     plot_prediction_grid,
     plot_worst_mistakes,
     worst_mistake_indices,
 )
-from dllab.viz.curves import collect_series
+from dllab.viz.curves import collect_series, group_metrics
 
 CLASSES = [f"class{i}" for i in range(10)]
+SCORES = ("precision", "recall", "f1")
+NER_NAMES = ["loss", "lr", *SCORES, *(f"{s}_{t}" for t in ("LOC", "ORG", "PER") for s in SCORES)]
 
 
 def assert_png(path: Path, min_side: int = 200) -> None:
@@ -83,6 +87,88 @@ def test_curves_skip_missing_keys_and_non_numbers():
 def test_curves_with_single_points_or_nothing_still_write_a_png(tmp_path):
     assert_png(plot_curves([{"step": 1, "epoch": 1.0, "val/loss": 0.4}], tmp_path / "one.png"))
     assert_png(plot_curves([], tmp_path / "empty.png"), min_side=100)
+
+
+def ner_records() -> list[dict]:
+    """metrics.jsonl of an NER run: train loss and lr, then val loss and 12 entity scores."""
+    rows = []
+    for epoch in range(1, 4):
+        rows.append({"step": epoch * 10 - 5, "epoch": epoch - 0.5, "train/loss": 2 / epoch})
+        rows[-1]["lr"] = 0.01 / epoch
+        val = {f"val/{name}": 0.5 + 0.1 * epoch for name in NER_NAMES if name != "lr"}
+        rows.append({"step": epoch * 10, "epoch": float(epoch), **val, "val/loss": 3 / epoch})
+    return rows
+
+
+def test_curves_put_ner_per_type_scores_of_one_family_in_one_panel():
+    fractions = set(NER_NAMES) - {"loss", "lr"}
+    panels = group_metrics(NER_NAMES, fractions)
+    assert len(panels) <= 6
+    assert [p.title for p in panels][:2] == ["loss", "precision / recall / f1"]
+    assert panels[1].metrics == SCORES
+    assert panels[2].metrics == ("f1", "f1_LOC", "f1_ORG", "f1_PER")  # f1 first, overall drawn
+    assert panels[2].family == "f1"
+    assert panels[-1].metrics == ("lr",)
+    drawn = [m for p in panels for m in p.metrics]
+    assert set(drawn) == set(NER_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("names", "fractions", "expected"),
+    [
+        (
+            ["loss", "lr", "accuracy", "f1"],
+            {"accuracy", "f1"},
+            [("loss",), ("accuracy", "f1"), ("lr",)],
+        ),
+        (["loss", "bleu", "chrf"], set(), [("loss",), ("bleu",), ("chrf",)]),  # 0-100 scales
+        (
+            ["loss", "accuracy", "perplexity"],
+            {"accuracy"},
+            [("loss",), ("accuracy",), ("perplexity",)],
+        ),
+        (
+            ["loss", "perplexity", "nll", "perplexity_unigram"],
+            set(),
+            [("loss",), ("perplexity", "perplexity_unigram"), ("nll",)],
+        ),
+        (
+            ["loss", "mae", "rmse", "mae_arima", "rmse_arima", "skill"],
+            {"skill"},
+            [("loss",), ("skill",), ("mae", "mae_arima"), ("rmse", "rmse_arima")],
+        ),
+    ],
+    ids=["classification", "translation", "masked_lm", "language_model", "timeseries"],
+)
+def test_curves_group_each_tasks_metrics(names, fractions, expected):
+    assert [p.metrics for p in group_metrics(names, fractions)] == expected
+
+
+def test_curves_keep_loss_first_lr_last_and_at_most_six_panels():
+    names = ["lr", *(f"metric{i}" for i in range(9)), "loss"]
+    panels = group_metrics(names)
+    assert len(panels) == 6
+    assert panels[0].metrics == ("loss",)
+    assert panels[-1].title == "learning rate"
+    assert [p.metrics[0] for p in panels[1:-1]] == ["metric0", "metric1", "metric2", "metric3"]
+
+
+def test_curves_for_ner_write_a_png_whose_title_clears_every_panel(tmp_path, monkeypatch):
+    figures = []
+
+    def save_and_keep(fig, path):
+        figures.append(fig)
+        return save_figure(fig, path)
+
+    save_figure = curves.save_figure
+    monkeypatch.setattr(curves, "save_figure", save_and_keep)
+    out = plot_curves(ner_records(), tmp_path / "curves.png", title="ner: training curves")
+    assert_png(out)
+    (fig,) = figures
+    assert len(fig.axes) == 6
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the figure is closed: a canvas of its own
+    title_bottom = fig._suptitle.get_window_extent(renderer).y0
+    assert all(ax.get_tightbbox(renderer).y1 + 5 < title_bottom for ax in fig.axes)  # pixels
 
 
 def test_confusion_writes_a_png_normalized_and_raw(tmp_path):
