@@ -22,8 +22,7 @@ import torch
 from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 
 from dllab.config import load_recipe
-from dllab.experiment import load_trained
-from dllab.tasks import create_task
+from dllab.experiment import build_task, load_trained
 from dllab.tasks.language_model import EOS, Sampling
 
 REQUIRED = 3.0  # the bar for the speed-up
@@ -61,7 +60,7 @@ def main() -> int:
 
     recipe = load_recipe("gpt-peoples-daily")
     torch.set_num_threads(args.threads or recipe.train.threads or torch.get_num_threads())
-    task = create_task(recipe.task, recipe=recipe)
+    task = build_task(recipe)
     task.setup()  # the vocabulary and the test text (a few seconds)
     if args.run:
         model, _ = load_trained(args.run)
@@ -84,11 +83,10 @@ def main() -> int:
     if args.prompt + args.new > max_len:
         print(f"note: past {max_len} tokens the window slides and the cache cannot serve")
 
-    r = recipe.model.kwargs.get("sampling", {})
+    r = task.options.sampling
     modes = {
         "greedy": Sampling(temperature=0, top_k=None, top_p=None),
-        f"sampled (T={r.get('temperature')}, top-k={r.get('top_k')}, top-p={r.get('top_p')}, "
-        "seed 0)": Sampling(**{k: v for k, v in r.items() if k != "max_new_tokens"}),
+        f"sampled (T={r.temperature}, top-k={r.top_k}, top-p={r.top_p}, seed {r.seed})": r,
     }
     worst = float("inf")
     print(f"{'mode':<52} {'no cache s':>10} {'cache s':>8} {'speed-up':>8}")

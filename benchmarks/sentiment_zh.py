@@ -45,7 +45,7 @@ from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 from dllab.config import Recipe, load_recipe, load_resolved
 from dllab.data.reviews import load_reviews, split_reviews
 from dllab.data.text import jieba_tokenize
-from dllab.experiment import run_recipe
+from dllab.experiment import build_task, resolved_recipe, run_recipe
 
 VAL_FRACTION = TEST_FRACTION = 0.1  # the recipes' values
 KINDS = {
@@ -136,7 +136,9 @@ def trained_run(recipe: Recipe, folder: Path) -> Path:
     trained from the same resolved recipe (so an interrupted benchmark resumes, and the
     ensemble's first member is the single-model row's run)."""
     if (folder / "summary.json").is_file():
-        if load_resolved(folder / "config.yaml").model_dump() == recipe.model_dump():
+        saved = build_task(load_resolved(folder / "config.yaml"), resolved=True)
+        # config.yaml spells out every task option: compare recipes resolved the same way
+        if resolved_recipe(saved).model_dump() == resolved_recipe(build_task(recipe)).model_dump():
             return folder
         raise SystemExit(f"{folder} holds a run of another recipe; remove it or pick --runs")
     if folder.exists():  # an unfinished run of ours: start it again
@@ -248,11 +250,12 @@ def embedding_overrides(run_dir: str) -> list[str]:
     tokenizer (characters, or jieba words for the corpus's words), its size the embedding."""
     from dllab.models.pretrained import load_word_vectors
 
-    unit = load_resolved(Path(run_dir) / "config.yaml").model.kwargs.get("unit", "word")
+    skipgram = load_resolved(Path(run_dir) / "config.yaml")  # older runs: unit in model.kwargs
+    unit = skipgram.task.options.get("unit", skipgram.model.kwargs.get("unit", "word"))
     _, vectors = load_word_vectors(Path(run_dir))
     return [
-        f"model.kwargs.pretrained_embeddings={run_dir}",
-        f"model.kwargs.tokenizer={'char' if unit == 'char' else 'jieba'}",
+        f"task.pretrained_embeddings={run_dir}",
+        f"task.tokenizer={'char' if unit == 'char' else 'jieba'}",
         f"model.kwargs.embed_dim={vectors.shape[1]}",
     ]
 
@@ -318,7 +321,7 @@ def run_rows(args: argparse.Namespace, runs: Path) -> None:
             "bilstm-attention+emb", "sentiment-zh", *ours(emb)
         )
     if args.encoder:
-        enc = [f"model.kwargs.pretrained_encoder={args.encoder}"]
+        enc = [f"task.pretrained_encoder={args.encoder}"]
         rows["bert+mlm"] = lambda: recipe_row("bert+mlm", "sentiment-zh-bert", *ours(enc))
         bert: Member = ("bert+mlm", "sentiment-zh-bert", [*enc, *args.override])
         fasttext: Member = ("fasttext", "sentiment-zh-fasttext", list(args.override))

@@ -216,7 +216,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     valid = _valid_keys(Recipe)
     parts = key.split(".")
     is_kwarg = len(parts) >= 3 and parts[:2] == ["model", "kwargs"]
-    is_task_option = len(parts) == 2 and parts[0] == "task"  # checked by the task when built
+    is_task_option = len(parts) >= 2 and parts[0] == "task"  # checked by the task when built
     if isinstance(data.get("task"), str) and parts[0] == "task" and len(parts) > 1:
         data["task"] = {"name": data["task"]}
     if key not in valid and key != "task" and not is_kwarg and not is_task_option:

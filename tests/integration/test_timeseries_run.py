@@ -1,5 +1,6 @@
 """Forecasting end to end: `dllab run sunspots-lstm` leaves baselines, a forecast plot and a
-model that `dllab predict` feeds from a CSV; the full recipes beat seasonal naive."""
+model that `dllab predict` feeds from a CSV; the full recipes beat seasonal naive; a recipe
+that still gives the window sizes to the model is refused in one line."""
 
 import json
 
@@ -62,3 +63,15 @@ def test_full_recipe_beats_seasonal_naive(recipe, tmp_path, dllab):
     assert test["test/mae"] < test["test/mae_seasonal_naive"]
     assert test["test/rmse"] < test["test/rmse_seasonal_naive"]
     assert summary["target"]["met"] and summary["train_seconds"] < 120
+
+
+def test_a_recipe_with_window_sizes_in_model_kwargs_exits_2_naming_the_task_option(tmp_path, dllab):
+    (tmp_path / "old.yaml").write_text(
+        "name: old-sunspots\ntask: timeseries\ndata: {name: sunspots}\n"
+        "model: {name: lstm-forecaster, kwargs: {context: 33, horizon: 11, hidden_size: 8}}\n"
+    )
+    out = dllab("run", "old.yaml", "--run-dir", "runs/old", cwd=tmp_path, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "model.kwargs.context is an option of task 'timeseries'" in out.stderr
+    assert "task.context" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs" / "old").exists()  # refused before any work

@@ -38,17 +38,21 @@ def test_word_vectors_round_trip_without_specials(tmp_path: Path) -> None:
     assert torch.equal(vectors, torch.arange(8.0, 20.0).view(3, 4))
 
 
-def test_encoder_round_trip_fits_a_classifier(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["encoder", "model_kwargs"])
+def test_encoder_round_trip_fits_a_classifier(tmp_path: Path, layout: str) -> None:
+    """Runs keep the encoder's whole config as `encoder` (the builder's arguments in
+    `model_kwargs`); runs from before the task section kept it as `model_kwargs`."""
     torch.manual_seed(0)
     vocab = Vocab.build([list("今天天气很好")], specials=("[CLS]", "[SEP]", "[MASK]"))
     kwargs = {"vocab_size": len(vocab), **BERT_SMALL}
     mlm = create_model("bert-mlm-mini", **kwargs)
     cfg = mlm.config.encoder_kwargs()
-    _save_run(
-        tmp_path,
-        mlm,
-        {"task": "masked_lm", "model": "bert-mlm-mini", "model_kwargs": cfg, "vocab": vocab.tokens},
-    )
+    meta = {"task": "masked_lm", "model": "bert-mlm-mini", "vocab": vocab.tokens}
+    if layout == "encoder":
+        meta.update(model_kwargs=kwargs, encoder=cfg)
+    else:
+        meta.update(model_kwargs=cfg)
+    _save_run(tmp_path, mlm, meta)
 
     tokens, state, config = load_encoder(tmp_path)
     clf = create_model("bert-classifier", num_classes=3, **config).eval()

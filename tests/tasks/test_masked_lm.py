@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from dllab.config import load_recipe
+from dllab.data.lm_text import TextSources, load_texts, pack, review_lines
 from dllab.data.peoples_daily import parse_lines, peoples_daily_path
 from dllab.data.text import Vocab, char_tokenize
 from dllab.errors import ConfigError, InputError
-from dllab.experiment import predict, run_recipe
+from dllab.experiment import load_trained, predict, run_recipe
 from dllab.models import create_model
 from dllab.models.pretrained import load_encoder
 from dllab.tasks import masked_lm
-from dllab.tasks.masked_lm import TextSources, load_texts, pack, review_lines
 
 SMALL = [
     "model.kwargs.n_layers=2",
@@ -72,7 +72,11 @@ def test_short_training_drives_masked_loss_well_below_log_v(short_run: Path) -> 
     # so short a training learns mostly which characters are common.
     assert summary["test"]["test/loss"] < math.log(vocab_size) - 1.2, summary["test"]
     assert summary["test"]["test/accuracy"] > 0.03  # measured 0.040; chance: 1 / 2,439
-    assert "unigram floor" in (short_run / "examples.md").read_text(encoding="utf-8")
+    examples = (short_run / "examples.md").read_text(encoding="utf-8")
+    assert "unigram floor" in examples
+    # Each shown window has guesses for its masked characters, taken from the one test pass.
+    shown = [line for line in examples.splitlines() if line[:2] in {f"{i}." for i in range(1, 7)}]
+    assert shown and all("→" in line for line in shown)
 
 
 def test_the_runs_encoder_loads_into_a_classifier(short_run: Path) -> None:
@@ -82,6 +86,17 @@ def test_the_runs_encoder_loads_into_a_classifier(short_run: Path) -> None:
     model = create_model("bert-classifier", num_classes=2, **config)
     model.encoder.load_state_dict(state)
     assert model(torch.tensor([[2, 10, 11, 3]])).shape == (1, 2)
+
+
+def test_a_checkpoint_from_before_the_task_section_still_fills_masks(short_run: Path) -> None:
+    """Old metadata kept the encoder's whole config as `model_kwargs` and no `encoder`."""
+    model, meta = load_trained(short_run)
+    old = {k: v for k, v in meta.items() if k not in ("encoder", "task_options", "imports")}
+    old["model_kwargs"] = meta["encoder"]
+    text = "中国人[MASK]的[MASK]活"
+    (p,) = masked_lm.MaskedLMTask.predict_with(model, old, [text], top_k=3)
+    (q,) = masked_lm.MaskedLMTask.predict_with(model, meta, [text], top_k=3)
+    assert p == q and "[MASK]" not in (p.text or "")
 
 
 def test_predict_fills_each_mask_and_refuses_text_without_one(short_run: Path) -> None:
@@ -117,7 +132,7 @@ def test_review_repeats_add_review_passes_to_training_only(monkeypatch) -> None:
 
     def task(repeats: int) -> masked_lm.MaskedLMTask:
         t = masked_lm.MaskedLMTask(
-            load_recipe("mlm-zh", [*SMALL, f"model.kwargs.review_repeats={repeats}"])
+            load_recipe("mlm-zh", [*SMALL, f"task.review_repeats={repeats}"])
         )
         t.setup()
         return t
@@ -132,5 +147,5 @@ def test_review_repeats_add_review_passes_to_training_only(monkeypatch) -> None:
     chars = [char_tokenize(t) for t in once.texts_["train"]]
     expected = pack(chars + [char_tokenize(t) for t in reviews] * 2, once.vocab_, 64)
     assert torch.equal(thrice.windows_["train"], expected)  # two more passes over the reviews
-    with pytest.raises(ConfigError, match="review_repeats"):
+    with pytest.raises(ConfigError, match="task.review_repeats: Input should be greater"):
         task(0)

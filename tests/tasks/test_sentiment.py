@@ -1,31 +1,37 @@
 """Chinese sentiment: a short real training beats the majority class; predict reads text
 (strings or stdin), refuses empty text, truncates long text and survives unknown characters;
-batches give every text the same logits; pretrained embeddings and encoders are loaded."""
+batches give every text the same logits and resume exactly; pretrained embeddings and
+encoders are loaded; task options are checked, and runs from before the task section still
+predict and evaluate."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 from dllab.cli import app
 from dllab.config import load_recipe
 from dllab.data.text import Vocab
 from dllab.errors import ConfigError, InputError
-from dllab.experiment import load_trained, run_recipe
+from dllab.experiment import evaluate_run, load_trained, run_recipe
 from dllab.models import create_model
+from dllab.models.embedding_init import embedding_layer, init_embeddings
 from dllab.tasks import create_task
-from dllab.tasks.sentiment import embedding_layer, init_embeddings, predict_texts
-from dllab.train.checkpoint import save_checkpoint
+from dllab.tasks.sentiment import predict_texts, token_batches
+from dllab.train.checkpoint import load_checkpoint, save_checkpoint
+from dllab.train.trainer import Trainer
 
 runner = CliRunner()
 SMALL_CNN = [
     "model.kwargs.embed_dim=32",
     "model.kwargs.num_filters=32",
-    "model.kwargs.max_len=100",
+    "task.max_len=100",
 ]
 
 
@@ -42,7 +48,7 @@ def short_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def task():
-    t = create_task("sentiment", recipe=load_recipe("sentiment-zh", ["model.kwargs.max_len=60"]))
+    t = create_task("sentiment", recipe=load_recipe("sentiment-zh", ["task.max_len=60"]))
     t.setup()
     return t
 
@@ -136,7 +142,10 @@ def test_attention_picture_over_test_texts(task, tmp_path: Path) -> None:
     model = create_model(
         "bilstm-attention", vocab_size=len(task.vocab_), embed_dim=8, hidden_size=8
     )
-    paths = task.visualize(model, tmp_path, device=torch.device("cpu"))
+    trainer = Trainer()
+    trainer.task, trainer.model = task, model
+    _, outputs = trainer.test(task.test_batches())  # the one test pass feeds the pictures
+    paths = task.visualize(model, tmp_path, outputs)
     assert tmp_path / "attention.png" in paths and tmp_path / "confusion.png" in paths
     rows = json.loads((tmp_path / "attention.json").read_text())
     assert len(rows) >= 3  # two right and one wrong per class, as far as there are some
@@ -160,8 +169,8 @@ def test_pretrained_embeddings_fill_the_rows_they_know(task, tmp_path: Path) -> 
     _save(tmp_path, sg, {"task": "word2vec", "model": "skipgram", "vocab": words})
     recipe = load_recipe(
         "sentiment-zh",
-        ["model.kwargs.max_len=60", "model.kwargs.embed_dim=8", "model.kwargs.hidden_size=8"]
-        + [f"model.kwargs.pretrained_embeddings={tmp_path}"],
+        ["task.max_len=60", "model.kwargs.embed_dim=8", "model.kwargs.hidden_size=8"]
+        + [f"task.pretrained_embeddings={tmp_path}"],
     )
     t = create_task("sentiment", recipe=recipe)
     t.setup()
@@ -190,7 +199,7 @@ def test_pretrained_encoder_brings_its_vocabulary_and_weights(
         "vocab": vocab.tokens,
     }
     _save(tmp_path, mlm, meta)
-    recipe = load_recipe("sentiment-zh-bert", [f"model.kwargs.pretrained_encoder={tmp_path}"])
+    recipe = load_recipe("sentiment-zh-bert", [f"task.pretrained_encoder={tmp_path}"])
     t = create_task("sentiment", recipe=recipe)
     t.setup()
     model = t.build_model()
@@ -201,7 +210,7 @@ def test_pretrained_encoder_brings_its_vocabulary_and_weights(
     assert ids[0, lengths[0] - 1] == vocab.index["[SEP]"]
     # A learned position table caps texts at the pretraining length; rotary positions have no
     # table, so texts keep the recipe's max_len (256) and the model is built for it.
-    longest = 24 if positions == "learned" else recipe.model.kwargs["max_len"]
+    longest = 24 if positions == "learned" else recipe.task.options["max_len"]
     assert int(lengths.max()) == longest == t.max_len_ == model.config.max_len
     meta = t.model_metadata()
     assert meta["tokenizer"] == "char" and meta["wrap"] == ["[CLS]", "[SEP]"]
@@ -222,15 +231,13 @@ def test_split_seed_keeps_the_split_while_train_seed_changes() -> None:
 
 
 def test_length_buckets_cover_every_text_once_with_less_padding() -> None:
-    from dllab.tasks.sentiment import TokenBatches
-
     g = torch.Generator().manual_seed(0)
     lengths = torch.randint(1, 120, (1000,), generator=g)
     ids = (torch.arange(120)[None, :] < lengths[:, None]).long() * torch.arange(1, 1001)[:, None]
     labels = torch.arange(1000) % 2
 
     def batches(buckets: bool) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        tb = TokenBatches(
+        tb = token_batches(
             ids, lengths, labels, batch_size=16, shuffle=True, seed=3, buckets=buckets
         )
         out = list(tb.epoch(1))
@@ -242,5 +249,62 @@ def test_length_buckets_cover_every_text_once_with_less_padding() -> None:
     assert seen == list(range(1, 1001))  # every text once
     padded = [sum(b[0].numel() for b in bs) for bs in (plain, bucketed)]
     assert padded[1] < 0.7 * padded[0]
-    again = TokenBatches(ids, lengths, labels, batch_size=16, shuffle=True, seed=3, buckets=True)
+    again = token_batches(ids, lengths, labels, batch_size=16, shuffle=True, seed=3, buckets=True)
     assert [b[0].shape for b in again.epoch(1, start=5)] == [b[0].shape for b in bucketed[5:]]
+
+
+@pytest.mark.parametrize("buckets", [False, True])
+@pytest.mark.parametrize(("rank", "world"), [(0, 1), (1, 2)])
+def test_token_batches_resume_mid_epoch_with_the_same_batches(buckets, rank, world) -> None:
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(1, 40, (301,), generator=g)
+    ids = (torch.arange(40)[None, :] < lengths[:, None]).long() * torch.arange(1, 302)[:, None]
+    b = token_batches(
+        ids, lengths, torch.arange(301) % 2, batch_size=8, shuffle=True, seed=5, rank=rank,
+        world=world, buckets=buckets,
+    )  # fmt: skip
+    for epoch, k in [(0, 4), (2, 11)]:
+        whole, resumed = list(b.epoch(epoch))[k:], list(b.epoch(epoch, start=k))
+        assert len(whole) == len(resumed) == len(b) - k
+        for x, y in zip(whole, resumed, strict=True):
+            assert all(torch.equal(u, v) for u, v in zip(x, y, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.tokenizer=bpe", "unknown tokenizer 'bpe'; choose one of char, jieba"),
+        ("task.max_len=2", "task.max_len: .*greater than or equal to 3"),
+        ("task.min_frequency=3", "did you mean 'task.min_freq'"),
+        ("model.kwargs.min_freq=3", "move it to the task section.*task.min_freq"),
+    ],
+)
+def test_task_options_are_checked_before_any_data_is_read(override, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_task("sentiment", recipe=load_recipe("sentiment-zh", [override]))
+
+
+def test_a_run_from_before_the_task_section_still_predicts_and_evaluates(
+    short_run: Path, tmp_path: Path
+) -> None:
+    """Checkpoint metadata and config.yaml as the old task wrote them: options in
+    model.kwargs, no `task_options` in the metadata."""
+    old = tmp_path / "old"
+    shutil.copytree(short_run, old)
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    options = {k: v for k, v in config["task"].items() if k != "name"}
+    config["task"] = "sentiment"
+    config["model"]["kwargs"].update({k: v for k, v in options.items() if v is not None})
+    (old / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    best = old / "checkpoints" / "best.safetensors"
+    state = load_checkpoint(best)
+    state["meta"] = {k: v for k, v in state["meta"].items() if k not in ("task_options", "imports")}
+    save_checkpoint(best, state)
+    model, meta = load_trained(old)
+    assert "task_options" not in meta
+    (new,) = predict_texts(*load_trained(short_run), ["这个手机很好用"], top_k=2)
+    (got,) = predict_texts(model, meta, ["这个手机很好用"], top_k=2)
+    assert got == new
+    summary = json.loads((short_run / "summary.json").read_text())
+    result = evaluate_run(old)
+    assert result["test/accuracy"] == summary["test"]["test/accuracy"]

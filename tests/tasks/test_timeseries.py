@@ -1,5 +1,6 @@
 """Forecasting pieces: time-ordered splits and windows, the training-only normaliser, the
-baselines, the metrics, the forecaster's scaling options and prediction from a CSV."""
+baselines, the metrics, the forecaster's scaling options, the window sizes as task options,
+the one test pass feeding the forecast table, and prediction from a CSV."""
 
 import numpy as np
 import pytest
@@ -198,11 +199,55 @@ def test_unknown_window_norm_lists_the_valid_ones():
 
 
 def test_context_shorter_than_the_period_is_a_config_error():
-    task = create_task(
-        "timeseries", recipe=load_recipe("sunspots-lstm", ["model.kwargs.context=5"])
-    )
-    with pytest.raises(ConfigError, match="context=5 is shorter than the sunspots period"):
+    task = create_task("timeseries", recipe=load_recipe("sunspots-lstm", ["task.context=5"]))
+    with pytest.raises(ConfigError, match="task.context=5 is shorter than the sunspots period"):
         task.setup()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.horizon=0", "task.horizon: .*greater than or equal to 1"),
+        ("task.contxt=12", "did you mean 'task.context'"),
+        ("model.kwargs.context=33", "move it to the task section.*task.context"),
+    ],
+)
+def test_window_sizes_are_task_options_checked_before_any_data_is_read(override, message):
+    with pytest.raises(ConfigError, match=message):
+        create_task("timeseries", recipe=load_recipe("sunspots-lstm", [override]))
+
+
+def test_window_sizes_default_to_three_periods_in_and_one_out():
+    recipe = load_recipe("sunspots-lstm", ["task.context=null", "task.horizon=null"])
+    task = create_task("timeseries", recipe=recipe)
+    task.setup()
+    meta = task.model_metadata()
+    assert (meta["context"], meta["horizon"]) == (33, 11)  # the 11-year cycle
+    assert (meta["model_kwargs"]["context"], meta["model_kwargs"]["horizon"]) == (33, 11)
+    assert meta["task_options"] == {"context": None, "horizon": None}
+
+
+def test_one_test_pass_feeds_the_metrics_and_the_forecast_table(sunspots_task, tmp_path):
+    from dllab.train.trainer import Trainer
+
+    torch.manual_seed(0)
+    model = sunspots_task.build_model()
+    trainer = Trainer()
+    trainer.task, trainer.model = sunspots_task, model
+    result, outputs = trainer.test(sunspots_task.test_batches())
+    out = sunspots_task.test_forecasts(outputs)
+    x, y, origins = sunspots_task.split_windows("test")
+    z = torch.from_numpy(sunspots_task.norm_(x)).float()
+    with torch.no_grad():
+        expected = sunspots_task.norm_.inverse(model.eval()(z).double().numpy())
+    np.testing.assert_array_equal(out["origin"], origins)
+    np.testing.assert_allclose(out["lstm"], expected, rtol=1e-6)
+    assert result["test/mae"] == pytest.approx(np.abs(out["lstm"] - y).mean(), rel=1e-5)
+    paths = sunspots_task.visualize(model, tmp_path, outputs)
+    assert paths == [tmp_path / "forecast.png", tmp_path / "forecasts.csv"]
+    rows = (tmp_path / "forecasts.csv").read_text().splitlines()
+    assert len(rows) == 1 + y.size
+    assert rows[1].split(",")[4] == f"{out['lstm'][0, 0]:.4f}"
 
 
 # ---------------------------------------------------------------- data and prediction

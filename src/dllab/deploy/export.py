@@ -220,6 +220,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:160] if text else ""
 
 
+def _trained_precision(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "env.json").read_text("utf-8")).get("precision")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def export_onnx(run_dir: Path, out: Path | None = None) -> ExportResult:
     """Write `run_dir/export/model.onnx` (dynamic batch; dynamic sequence for text) and check
     it with onnxruntime against PyTorch on the example and on inputs of other sizes."""
@@ -245,6 +252,9 @@ def export_onnx(run_dir: Path, out: Path | None = None) -> ExportResult:
         onnx_meta = {"inputs": attempt.spec.describe(), "output": attempt.spec.output}
         if attempt.spec.notes:
             onnx_meta["notes"] = attempt.spec.notes
+        # The graph computes in fp32 whatever the run trained in (ONNX Runtime's CPU kernels
+        # are fp32; quantisation is `dllab compress`); model.json says which it was.
+        onnx_meta["trained_precision"] = _trained_precision(run_dir)
         described = {**meta, "onnx": onnx_meta}
         proto = onnx.load(attempt.path)
         entry = proto.metadata_props.add()

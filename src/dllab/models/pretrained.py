@@ -85,8 +85,11 @@ def load_encoder(run_dir: Path) -> tuple[list[str], dict[str, torch.Tensor], dic
     state = _checkpoint(run_dir, "masked_lm")
     prefix = "encoder."
     encoder = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
-    config = dict(state["meta"]["model_kwargs"])
-    return list(state["meta"]["vocab"]), encoder, config
+    meta = state["meta"]
+    # The encoder's whole config: `encoder`; runs from before the task section kept it as
+    # their `model_kwargs`.
+    config = dict(meta.get("encoder") or meta["model_kwargs"])
+    return list(meta["vocab"]), encoder, config
 
 
 def align_vectors(

@@ -224,6 +224,3 @@ def cat_outputs(outputs: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
     if not outputs:
         return {}
     return {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
-
-
-SplitBatches = BaseTask  # TEMPORARY while the tasks move to BaseTask

@@ -2,10 +2,11 @@
 
 Data: the sentences of the People's Daily January 1998 corpus (`data/peoples_daily.py`),
 deduplicated, then split by sentence with a seeded shuffle into train, validation and test
-(held-out) parts; each part keeps the corpus order and joins its sentences with a newline, so
-"\\n" is the end-of-sentence character. The vocabulary holds the characters seen at least
-`min_freq` times in the training part; every other character reads as `<unk>` in every part,
-so the model learns how likely an unseen character is instead of meeting `<unk>` first in test.
+(held-out) parts (`data/lm_text.py`); each part keeps the corpus order and joins its sentences
+with a newline, so "\\n" is the end-of-sentence character. The vocabulary holds the characters
+seen at least `min_freq` times in the training part; every other character reads as `<unk>` in
+every part, so the model learns how likely an unseen character is instead of meeting `<unk>`
+first in test.
 
 Training batches are random contiguous windows of `max_len + 1` characters of the training
 text (input and next-character target). An epoch is as many windows as cover the training text
@@ -18,109 +19,66 @@ Metrics over a whole held-out part: `nll` (mean negative log-likelihood per char
 `perplexity_unigram`, the perplexity of the training part's character frequencies (add-one
 smoothed) on the same characters: the baseline a language model must beat by far.
 
-Options in `model.kwargs` besides the GPT's own (`max_len` is the context, and the window
-length in training):
-
-- `min_freq` (default 2): the vocabulary's threshold;
-- `sampling`: how `dllab predict` and `samples.md` continue a prompt, stored with the model:
-  `temperature`, `top_k`, `top_p`, `max_new_tokens`, `seed` (see `Sampling`). Change them for a
-  new run with overrides, e.g. `model.kwargs.sampling.temperature=0.5`.
+Options (the recipe's `task:` section, `LanguageModelOptions`): `min_freq`, the vocabulary's
+threshold, and `sampling`, how `dllab predict` and `samples.md` continue a prompt, stored with
+the model (`Sampling`). The model's own `max_len` is the context, and the training window.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 
-from dllab.config import Recipe
+from dllab.data.lm_text import IGNORE, heldout_blocks, split_sentences
 from dllab.data.peoples_daily import dedupe, load_peoples_daily, peoples_daily_path
 from dllab.data.text import UNK, Vocab, char_tokenize, read_text_inputs
 from dllab.errors import ConfigError
-from dllab.models import create_model
-from dllab.models.checks import build
 from dllab.models.gpt import GPTConfig
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, SplitBatches, StepOutput
-from dllab.train.batches import TensorBatches
+from dllab.tasks.base import BaseTask, Prediction, StepOutput, TaskOptions
+from dllab.train.batches import IndexBatches, TensorBatches
 
 __all__ = [
+    "LanguageModelOptions",
     "LanguageModelTask",
-    "RandomBlocks",
     "Sampling",
     "TokenNLL",
     "continue_text",
-    "heldout_blocks",
-    "split_sentences",
+    "random_blocks",
     "unigram_log_probs",
 ]
 
 EOS = "\n"  # sentences are joined by newlines: the newline ends a sentence
-IGNORE = -100  # target of padded positions (F.cross_entropy's default ignore_index)
-TASK_KEYS = ("min_freq", "sampling")  # model.kwargs this task reads; the rest go to the model
 LOGITS_BUDGET = 2**25  # logits one evaluation batch may hold (128 MB in fp32): caps the rows
 
 
-@dataclass
-class Sampling:
+class Sampling(TaskOptions):
     """How a prompt is continued (`dllab predict`, samples.md); stored in the checkpoint."""
 
-    temperature: float = 0.8  # < 1 sharpens the distribution: fewer odd characters
-    top_k: int | None = 50  # draw only among the 50 likeliest characters (of ~4,000)
-    top_p: float | None = 0.95  # ... and among the fewest that hold 95% of the probability
-    max_new_tokens: int = 100  # at most this many characters; a sentence ends earlier at "\n"
+    temperature: float = Field(0.8, ge=0)  # < 1 sharpens the distribution; 0: greedy
+    top_k: int | None = Field(50, ge=1)  # draw only among the 50 likeliest characters (of ~4,000)
+    top_p: float | None = Field(0.95, gt=0, le=1)  # ... and the fewest that hold 95% of the mass
+    max_new_tokens: int = Field(100, ge=1)  # at most this many; a sentence ends earlier at "\n"
     seed: int = 0  # same prompt, model and seed: same text
 
-    def __post_init__(self) -> None:
-        bad = (
-            self.temperature < 0
-            or (self.top_k is not None and self.top_k < 1)
-            or (self.top_p is not None and not 0 < self.top_p <= 1)
-            or self.max_new_tokens < 1
-        )
-        if bad:
-            raise ConfigError(
-                "model.kwargs.sampling needs temperature >= 0 (0: greedy), top_k >= 1 or null, "
-                f"0 < top_p <= 1 or null, max_new_tokens >= 1; got {asdict(self)}"
-            )
+
+class LanguageModelOptions(TaskOptions):
+    """The recipe's `task:` section for `language_model`."""
+
+    min_freq: int = Field(2, ge=1)  # characters seen fewer times in training read as <unk>
+    sampling: Sampling = Field(default_factory=Sampling)  # `dllab predict` and samples.md
 
 
 # ---------------------------------------------------------------- data
-def split_sentences(
-    sentences: Sequence[str], *, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, list[str]]:
-    """Seeded split of distinct sentences into train / val / test, each in corpus order.
-
-    >>> parts = split_sentences([str(i) for i in range(10)], val_fraction=0.2,
-    ...                         test_fraction=0.3, seed=0)
-    >>> [len(parts[k]) for k in ("train", "val", "test")]
-    [5, 2, 3]
-    """
-    n = len(sentences)
-    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
-    if n_val < 1 or n_test < 1 or n - n_val - n_test < 1:
-        raise ConfigError(
-            f"{n} sentences cannot be split with data.val_fraction={val_fraction} and "
-            f"data.test_fraction={test_fraction}: each part needs at least one sentence"
-        )
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
-    return {
-        k: [sentences[i] for i in sorted(part)]
-        for k, part in (("train", train), ("val", val), ("test", test))
-    }
-
-
 def unigram_log_probs(train_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """log P(char) from the training part's counts, add-one smoothed: `(V,)` float64.
 
@@ -131,68 +89,43 @@ def unigram_log_probs(train_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     return (counts / counts.sum()).log()
 
 
-def heldout_blocks(ids: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping windows of a held-out text: inputs `(N, T)`, targets `(N, T)`.
+def random_blocks(
+    ids: torch.Tensor,
+    *,
+    block_size: int,
+    batch_size: int,
+    seed: int = 0,
+    rank: int = 0,
+    world: int = 1,
+) -> IndexBatches:
+    """Training batches `(x (B, T), y (B, T))` of random windows of `block_size + 1` characters;
+    `y` is `x` shifted by one.
 
-    Every character after the first is a target exactly once; the last window is padded
-    (inputs `<pad>`, targets `IGNORE`) after its real positions, which a causal model never
-    lets the real ones see.
-
-    >>> x, y = heldout_blocks(torch.arange(1, 8), 4)
-    >>> x.tolist(), y.tolist()
-    ([[1, 2, 3, 4], [5, 6, 0, 0]], [[2, 3, 4, 5], [6, 7, -100, -100]])
+    An item is the window starting at a character: `plan(e)` draws every start of epoch `e`
+    from a generator seeded by (seed, e), so a run resumed mid-epoch skips to batch `b` and sees
+    exactly the windows it would have seen. An epoch is `ceil(N / (block_size * batch_size *
+    world))` batches: about one pass over the text. Under DDP each rank takes its own column of
+    the same draw.
     """
-    n_targets = len(ids) - 1
-    rows = max(1, math.ceil(n_targets / block_size))
-    x = torch.zeros(rows * block_size, dtype=torch.long)
-    y = torch.full((rows * block_size,), IGNORE, dtype=torch.long)
-    x[:n_targets], y[:n_targets] = ids[:-1], ids[1:]
-    return x.view(rows, block_size), y.view(rows, block_size)
+    if len(ids) < block_size + 1:
+        raise ConfigError(
+            f"the training text has {len(ids)} characters, fewer than one window of "
+            f"{block_size + 1}: lower model.kwargs.max_len"
+        )
+    batches = max(1, math.ceil(len(ids) / (block_size * batch_size * world)))
+    offsets = torch.arange(block_size + 1)
 
+    def plan(epoch: int) -> list[torch.Tensor]:
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        n = batches * world * batch_size
+        starts = torch.randint(0, len(ids) - block_size, (n,), generator=g)
+        return list(starts.view(batches, world, batch_size)[:, rank])
 
-class RandomBlocks:
-    """Training batches of `batch_size` random windows of `block_size + 1` characters each.
+    def collate(starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        windows = ids[starts[:, None] + offsets]  # (B, T + 1)
+        return windows[:, :-1], windows[:, 1:]
 
-    Batch `b` of epoch `e` is a pure function of (seed, e, b), like `TensorBatches`' order, so
-    a run resumed mid-epoch skips to batch `b` and sees exactly the windows it would have seen.
-    An epoch is `ceil(N / (block_size * batch_size * world))` batches: about one pass over the
-    text. Under DDP each rank takes its own column of the same draw.
-    """
-
-    def __init__(
-        self,
-        ids: torch.Tensor,
-        *,
-        block_size: int,
-        batch_size: int,
-        seed: int = 0,
-        rank: int = 0,
-        world: int = 1,
-    ) -> None:
-        if len(ids) < block_size + 1:
-            raise ConfigError(
-                f"the training text has {len(ids)} characters, fewer than one window of "
-                f"{block_size + 1}: lower model.kwargs.max_len"
-            )
-        self.ids, self.block_size, self.batch_size = ids, block_size, batch_size
-        self.seed, self.rank, self.world = seed, rank, world
-
-    def __len__(self) -> int:
-        return max(1, math.ceil(len(self.ids) / (self.block_size * self.batch_size * self.world)))
-
-    def starts(self, epoch: int) -> torch.Tensor:
-        """First character of every window this rank reads in `epoch`: `(batches, B)`."""
-        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        n = len(self) * self.world * self.batch_size
-        starts = torch.randint(0, len(self.ids) - self.block_size, (n,), generator=g)
-        return starts.view(len(self), self.world, self.batch_size)[:, self.rank]
-
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield `(x (B, T), y (B, T))` of `epoch` from batch `start`; `y` is `x` shifted by 1."""
-        starts, offsets = self.starts(epoch), torch.arange(self.block_size + 1)
-        for b in range(start, len(self)):
-            windows = self.ids[starts[b][:, None] + offsets]  # (B, T + 1)
-            yield windows[:, :-1], windows[:, 1:]
+    return IndexBatches(plan, collate, length=batches)
 
 
 # ---------------------------------------------------------------- metrics
@@ -229,25 +162,27 @@ class TokenNLL(Metric):
 
 # ---------------------------------------------------------------- the task
 @TASKS.register("language_model")
-class LanguageModelTask(SplitBatches):
+class LanguageModelTask(BaseTask):
     """Task for `dllab run` recipes that train a character-level GPT on People's Daily."""
 
     name = "language_model"
-
-    def __init__(self, recipe: Recipe) -> None:
-        self.recipe = recipe
+    Options = LanguageModelOptions
+    options: LanguageModelOptions
+    not_exportable = (
+        "a language model generates by sampling token after token with a KV cache, a loop "
+        "that ONNX export of one forward pass does not capture"
+    )
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
-        d, kw = self.recipe.data, self.recipe.model.kwargs
+        d = self.recipe.data
         if d.name != "peoples-daily":
             raise ConfigError(
                 f"task language_model reads the People's Daily text; got data.name={d.name!r}: "
                 "use data.name=peoples-daily"
             )
-        self.block_size_ = int(kw.get("max_len", GPTConfig.max_len))
-        self.sampling_ = build(Sampling, "model.kwargs.sampling", dict(kw.get("sampling") or {}))
-        min_freq = int(kw.get("min_freq", 2))
+        self.block_size_ = int(self.recipe.model.kwargs.get("max_len", GPTConfig.max_len))
+        min_freq = self.options.min_freq
         path = peoples_daily_path(d.data_dir)
         self.checksum_ = hashlib.sha256(path.read_bytes()).hexdigest()
         corpus = load_peoples_daily(path)
@@ -281,40 +216,30 @@ class LanguageModelTask(SplitBatches):
         """sha256 of the corpus file this run read (for env.json)."""
         return {"peoples-daily/199801.txt": self.checksum_}
 
-    def _heldout(self, split: str, shard: bool) -> TensorBatches:
+    def _batches(self, split: str) -> IndexBatches | TensorBatches:
+        rank, world = self.shard(split)
+        if split == "train":
+            return random_blocks(
+                self.ids_["train"],
+                block_size=self.block_size_,
+                batch_size=self.recipe.data.batch_size,
+                seed=self.recipe.train.seed,
+                rank=rank,
+                world=world,
+            )
         x, y = heldout_blocks(self.ids_[split], self.block_size_)
         # Evaluation holds (rows, T, V) logits at once: keep them within LOGITS_BUDGET.
         rows = LOGITS_BUDGET // (self.block_size_ * len(self.vocab_))
-        return TensorBatches(
-            x,
-            y,
-            batch_size=max(1, min(self.recipe.data.eval_batch_size, rows)),
-            shuffle=False,
-            rank=self.rank_ if shard else 0,
-            world=self.world_ if shard else 1,
-        )
-
-    def _batches(self, split: str) -> RandomBlocks | TensorBatches:
-        # Held-out splits are sharded for validation; the test split is evaluated once,
-        # by one process, after training.
-        if split != "train":
-            return self._heldout(split, shard=split == "val")
-        return RandomBlocks(
-            self.ids_["train"],
-            block_size=self.block_size_,
-            batch_size=self.recipe.data.batch_size,
-            seed=self.recipe.train.seed,
-            rank=self.rank_,
-            world=self.world_,
-        )
+        size = max(1, min(self.recipe.data.eval_batch_size, rows))
+        return TensorBatches(x, y, batch_size=size, shuffle=False, rank=rank, world=world)
 
     # ------------------------------------------------------------ model and steps
-    def _model_kwargs(self) -> dict[str, Any]:
-        kw = {k: v for k, v in self.recipe.model.kwargs.items() if k not in TASK_KEYS}
-        return {**kw, "vocab_size": len(self.vocab_), "max_len": self.block_size_}
-
-    def build_model(self) -> nn.Module:
-        return create_model(self.recipe.model.name, **self._model_kwargs())
+    def model_kwargs(self) -> dict[str, Any]:
+        return {
+            **self.recipe.model.kwargs,
+            "vocab_size": len(self.vocab_),
+            "max_len": self.block_size_,
+        }
 
     def training_step(self, model: nn.Module, batch: Any) -> StepOutput:
         x, y = batch  # (B, T) each
@@ -327,10 +252,10 @@ class LanguageModelTask(SplitBatches):
         nll = F.cross_entropy(
             logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="none"
         ).view_as(y)  # (B, T), 0 where ignored
-        loss = nll.sum() / (y != IGNORE).sum().clamp(min=1)
-        return StepOutput(loss=loss, preds=nll, target=y)
+        n = int((y != IGNORE).sum())  # characters predicted: what the split's loss averages over
+        return StepOutput(loss=nll.sum() / max(n, 1), preds=nll, target=y, count=n)
 
-    def metrics(self) -> MetricCollection:
+    def build_metrics(self) -> MetricCollection:
         return MetricCollection(
             {
                 "perplexity": TokenNLL("perplexity"),
@@ -341,50 +266,29 @@ class LanguageModelTask(SplitBatches):
         )
 
     # ------------------------------------------------------------ serving
-    def model_metadata(self) -> dict[str, Any]:
-        """Everything `predict` needs: the model, its vocabulary and the sampling defaults."""
-        return {
-            "task": self.name,
-            "model": self.recipe.model.name,
-            "model_kwargs": self._model_kwargs(),
-            "vocab": self.vocab_.tokens,
-            "sampling": asdict(self.sampling_),
-            "data": self.data_summary_,
-            "dataset": self.recipe.data.name,
-            "recipe": self.recipe.name,
-        }
+    def metadata(self) -> dict[str, Any]:
+        """The vocabulary and the data's counts (the sampling is in `task_options`)."""
+        return {"vocab": self.vocab_.tokens, "data": self.data_summary_}
 
-    def example_input(self) -> torch.Tensor:
-        return torch.zeros(1, self.block_size_, dtype=torch.long)
-
-    def predict(self, model: nn.Module, inputs: list[str], top_k: int = 5) -> list[Prediction]:
-        return self.predict_with(model, self.model_metadata(), inputs, top_k)
-
-    @staticmethod
-    def model_from_metadata(meta: dict[str, Any]) -> nn.Module:
-        """Rebuild the (untrained) model a checkpoint's metadata describes."""
-        return create_model(meta["model"], **meta["model_kwargs"])
-
-    @staticmethod
+    @classmethod
     def predict_with(
-        model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+        cls, model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
     ) -> list[Prediction]:
         """Continue each prompt (text, or `-` for one a line of stdin) to the end of its
-        sentence, with the sampling stored in `meta["sampling"]` (the recipe's
-        `model.kwargs.sampling`; a caller may replace entries). `top_k` (labels to show) is
-        not used: the sampling's own `top_k` decides."""
-        vocab, sampling = Vocab(meta["vocab"]), Sampling(**meta.get("sampling", {}))
+        sentence, with the run's sampling (`task_options.sampling`; a caller may replace
+        entries). `top_k` (labels to show) is not used: the sampling's own `top_k` decides."""
+        vocab, sampling = Vocab(meta["vocab"]), saved_sampling(meta)
         return [
             Prediction(source=text, text=text + continue_text(model, vocab, text, sampling))
             for text in read_text_inputs(inputs)
         ]
 
     # ------------------------------------------------------------ pictures
-    def visualize(
-        self, model: nn.Module, run_dir: Path, device: torch.device | None = None
-    ) -> list[Path]:
+    def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """heldout.png (held-out loss and perplexity during training, against the unigram
         model) and samples.md (seeded continuations at several temperatures, top-k, top-p)."""
+        from dllab.viz.heldout import plot_heldout
+
         unigram = self._unigram_perplexity("val")
         curve = plot_heldout(run_dir / "metrics.jsonl", unigram, run_dir / "heldout.png")
         return [curve, self.write_samples(model, run_dir / "samples.md")]
@@ -395,13 +299,11 @@ class LanguageModelTask(SplitBatches):
 
     def write_samples(self, model: nn.Module, path: Path) -> Path:
         """Seeded continuations of a few prompts under several samplings, as Markdown."""
-        s, d = self.sampling_, self.data_summary_
+        s, d = self.options.sampling, self.data_summary_
+        plain = {"top_k": None, "top_p": None}
         settings = [
-            ("greedy (temperature 0)", Sampling(temperature=0, top_k=None, top_p=None)),
-            *(
-                (f"temperature {t}", Sampling(temperature=t, top_k=None, top_p=None))
-                for t in (0.5, 0.8, 1.0)
-            ),
+            ("greedy (temperature 0)", Sampling(temperature=0, **plain)),
+            *((f"temperature {t}", Sampling(temperature=t, **plain)) for t in (0.5, 0.8, 1.0)),
             ("temperature 1.0, top-k 10", Sampling(temperature=1.0, top_k=10, top_p=None)),
             ("temperature 1.0, top-p 0.9", Sampling(temperature=1.0, top_k=None, top_p=0.9)),
             (
@@ -434,11 +336,19 @@ class LanguageModelTask(SplitBatches):
             lines += [f"## {title}", ""]
             for i, prompt in enumerate(prompts):
                 for seed in range(3 * i, 3 * i + (3 if sampling.temperature > 0 else 1)):
-                    text = continue_text(model, self.vocab_, prompt, replace(sampling, seed=seed))
+                    seeded = sampling.model_copy(update={"seed": seed})
+                    text = continue_text(model, self.vocab_, prompt, seeded)
                     lines.append(f"- seed {seed}: **{prompt}**{text}")
             lines.append("")
         path.write_text("\n".join(lines), encoding="utf-8")
         return path
+
+
+def saved_sampling(meta: dict[str, Any]) -> Sampling:
+    """The sampling a checkpoint was saved with (`meta["sampling"]` in runs from before the
+    task section)."""
+    saved = (meta.get("task_options") or {}).get("sampling", meta.get("sampling"))
+    return Sampling(**(saved or {}))
 
 
 # ---------------------------------------------------------------- generation
@@ -484,50 +394,3 @@ def continue_text(model: nn.Module, vocab: Vocab, prompt: str, sampling: Samplin
     if eos is not None and eos in out:
         out = out[: out.index(eos)]
     return "".join(vocab.decode(out))
-
-
-def plot_heldout(metrics_path: Path, unigram: float, path: Path) -> Path:
-    """Held-out (validation) loss and perplexity against training step, with the training loss
-    and the unigram model's level for scale."""
-    from dllab.viz.figure import message_figure, new_figure, save_figure
-
-    records = [json.loads(line) for line in metrics_path.read_text("utf-8").splitlines() if line]
-    val = [r for r in records if "val/nll" in r]
-    train = [r for r in records if "train/loss" in r]
-    title = "Held-out (validation) loss and perplexity"
-    if not val:
-        return save_figure(message_figure("no validation yet", title), path)
-    fig = new_figure(10, 3.8)
-    fig.suptitle(title, fontsize=13)
-    ax = fig.add_subplot(1, 2, 1)
-    if train:
-        ax.plot(
-            [r["step"] for r in train],
-            [r["train/loss"] for r in train],
-            color="C0",
-            alpha=0.6,
-            label="train (running mean)",
-        )
-    ax.plot(
-        [r["step"] for r in val], [r["val/nll"] for r in val], "o-", color="C1", label="held-out"
-    )
-    ax.axhline(math.log(unigram), color="grey", ls="--", label="unigram model")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("NLL per character (nats)")
-    ax.set_title("loss")
-    ax.legend()
-    ax = fig.add_subplot(1, 2, 2)
-    ax.plot(
-        [r["step"] for r in val],
-        [r["val/perplexity"] for r in val],
-        "o-",
-        color="C1",
-        label="held-out",
-    )
-    ax.axhline(unigram, color="grey", ls="--", label=f"unigram model ({unigram:.0f})")
-    ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("perplexity (log scale)")
-    ax.set_title("perplexity = exp(mean NLL)")
-    ax.legend()
-    return save_figure(fig, path)

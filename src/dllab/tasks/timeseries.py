@@ -14,6 +14,9 @@ The baselines' forecasts ride along in the evaluation batches (`y[:, 1:]`), so t
 metrics score the model and the baselines with the same code: `mae`, `rmse` (the model),
 `mae_seasonal_naive`, `rmse_seasonal_naive`, `mae_arima`, `rmse_arima`, all in the series'
 original units, and `skill` = 1 - MAE / MAE(seasonal naive) (> 0: the model beats it).
+
+Task options (the recipe's `task:` section): `context` and `horizon`, the window's length in
+and out (default three periods in, one out); the model is built for the same sizes.
 """
 
 from __future__ import annotations
@@ -26,23 +29,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 
-from dllab.config import Recipe
-from dllab.data.series import (
-    Series,
-    load_series,
-    read_values,
-    time_split,
-    window_origins,
-    windows,
-)
+from dllab.data.series import Series, load_series, read_values, time_split, window_origins, windows
 from dllab.errors import ConfigError, InputError
-from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import Prediction, SplitBatches, StepOutput
+from dllab.tasks.base import BaseTask, TaskOptions, cat_outputs
+from dllab.tasks.example_inputs import window_input
 from dllab.train.batches import TensorBatches
+from dllab.train.protocol import ExampleInput, Prediction, StepOutput
 
 BASELINES = ("seasonal_naive", "arima")  # columns 1, 2 of an evaluation batch's targets
 
@@ -52,6 +49,11 @@ class ArimaSpec:
     order: tuple[int, int, int]
     seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0)
     trend: str = "c"  # "c": a constant (mean); "n": none (differencing removes the level)
+
+    def __str__(self) -> str:
+        """The legend's name: `ARIMA(9, 0, 0)`, `ARIMA(0, 1, 1)x(0, 1, 1)12`."""
+        s = self.seasonal_order
+        return f"ARIMA{self.order}" + (f"x{s[:3]}{s[3]}" if any(s) else "")
 
 
 ARIMA_SPECS = {
@@ -77,7 +79,7 @@ def seasonal_naive(history: np.ndarray, period: int, horizon: int) -> np.ndarray
     if history.shape[-1] < period:
         raise ConfigError(
             f"seasonal naive needs at least one period ({period} steps) of history, got "
-            f"{history.shape[-1]}; raise model.kwargs.context to >= {period}"
+            f"{history.shape[-1]}; raise task.context to >= {period}"
         )
     idx = history.shape[-1] - period + np.arange(horizon) % period
     return history[..., idx]
@@ -177,14 +179,20 @@ class ForecastSkill(Metric):
 
 
 # ---------------------------------------------------------------- the task
+class TimeSeriesOptions(TaskOptions):
+    """The windows a forecaster reads and predicts (the model is built for these sizes)."""
+
+    context: int | None = Field(None, ge=1)  # past steps in a window; None: three periods
+    horizon: int | None = Field(None, ge=1)  # future steps forecast at once; None: one period
+
+
 @TASKS.register("timeseries")
-class TimeSeriesTask(SplitBatches):
+class TimeSeriesTask(BaseTask):
     """Task for `dllab run` recipes that forecast a univariate series (`data.name`)."""
 
     name = "timeseries"
-
-    def __init__(self, recipe: Recipe) -> None:
-        self.recipe = recipe
+    Options = TimeSeriesOptions
+    options: TimeSeriesOptions
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
@@ -198,14 +206,8 @@ class TimeSeriesTask(SplitBatches):
         train = self.split_.train
         self.norm_ = Normaliser.fit(values[train.start : train.stop])
         c, h = self.context_, self.horizon_
-        self.origins_ = {
-            name: window_origins(part, context=c, horizon=h)
-            for name, part in (
-                ("train", train),
-                ("val", self.split_.val),
-                ("test", self.split_.test),
-            )
-        }
+        parts = {"train": train, "val": self.split_.val, "test": self.split_.test}
+        self.origins_ = {k: window_origins(p, context=c, horizon=h) for k, p in parts.items()}
         evaluated = np.concatenate([self.origins_["val"], self.origins_["test"]])
         assert self.series_.name in ARIMA_SPECS, f"add an ARIMA_SPECS entry for {self.series_.name}"
         arima = arima_forecasts(values, train.stop, evaluated, h, ARIMA_SPECS[self.series_.name])
@@ -214,12 +216,12 @@ class TimeSeriesTask(SplitBatches):
         self.rank_, self.world_ = rank, world
 
     def _window_sizes(self) -> tuple[int, int]:
-        """Context and horizon from model.kwargs, else three periods in and one period out."""
-        kw, period = self.recipe.model.kwargs, self.series_.period
-        context, horizon = int(kw.get("context", 3 * period)), int(kw.get("horizon", period))
+        """Context and horizon from the task options, else three periods in and one out."""
+        opts, period = self.options, self.series_.period
+        context, horizon = opts.context or 3 * period, opts.horizon or period
         if context < period:
             raise ConfigError(
-                f"model.kwargs.context={context} is shorter than the {self.series_.name} period "
+                f"task.context={context} is shorter than the {self.series_.name} period "
                 f"({period}); the seasonal-naive baseline needs one period: use >= {period}"
             )
         return context, horizon
@@ -236,47 +238,52 @@ class TimeSeriesTask(SplitBatches):
         return x, y, origins
 
     def _batches(self, split: str) -> TensorBatches:
-        d, seed = self.recipe.data, self.recipe.train.seed
+        d, train = self.recipe.data, split == "train"
         x, y, _ = self.split_windows(split)
-        if split == "train":
+        if train:
             targets = self.norm_(y)  # (W, H)
         else:
             naive = seasonal_naive(x, self.series_.period, self.horizon_)
             targets = self.norm_(np.stack([y, naive, self.arima_[split]], axis=1))  # (W, 3, H)
-        train, shard = split == "train", split != "test"
+        rank, world = self.shard(split)
         return TensorBatches(
             torch.from_numpy(self.norm_(x)).float(),
             torch.from_numpy(targets).float(),
             batch_size=d.batch_size if train else d.eval_batch_size,
             shuffle=train,
-            seed=seed,
-            rank=self.rank_ if shard else 0,
-            world=self.world_ if shard else 1,
+            seed=self.recipe.train.seed,
+            rank=rank,
+            world=world,
         )
 
     # ------------------------------------------------------------ model and steps
-    def _model_kwargs(self) -> dict[str, Any]:
+    def model_kwargs(self) -> dict[str, Any]:
         return {**self.recipe.model.kwargs, "context": self.context_, "horizon": self.horizon_}
-
-    def build_model(self) -> nn.Module:
-        return create_model(self.recipe.model.name, **self._model_kwargs())
 
     def training_step(self, model: nn.Module, batch: Any) -> StepOutput:
         x, y = batch  # (B, C), (B, H), standardised
         return StepOutput(loss=F.mse_loss(model(x), y))
 
     def validation_step(self, model: nn.Module, batch: Any) -> StepOutput:
+        return self._scored(model, batch)
+
+    def test_step(self, model: nn.Module, batch: Any) -> StepOutput:
+        """Validation's scores, keeping the model's standardised forecasts `(B, H)`."""
+        return self._scored(model, batch, keep=True)
+
+    def _scored(self, model: nn.Module, batch: Any, keep: bool = False) -> StepOutput:
+        """Loss on the standardised truth; every forecaster in original units for the metrics."""
         x, y = batch  # (B, C), (B, 1 + K, H): truth, then the baselines' forecasts
         pred = model(x)  # (B, H)
-        loss = F.mse_loss(pred, y[:, 0])
         forecasts = torch.cat([pred[:, None].float(), y[:, 1:]], dim=1)  # (B, 1 + K, H)
         return StepOutput(
-            loss=loss,
+            loss=F.mse_loss(pred, y[:, 0]),
             preds=self.norm_.inverse(forecasts),
             target=self.norm_.inverse(y[:, 0]),
+            outputs={"forecast": pred.float().cpu()} if keep else None,
         )
 
-    def metrics(self) -> MetricCollection:
+    def build_metrics(self) -> MetricCollection:
         named: dict[str, Metric] = {"mae": ForecastError("mae"), "rmse": ForecastError("rmse")}
         for column, baseline in enumerate(BASELINES, start=1):
             named[f"mae_{baseline}"] = ForecastError("mae", column)
@@ -286,72 +293,51 @@ class TimeSeriesTask(SplitBatches):
         return MetricCollection(named, compute_groups=False)
 
     # ------------------------------------------------------------ serving
-    def model_metadata(self) -> dict[str, Any]:
-        """Everything `predict` needs to rebuild the model and scale a series for it."""
+    def metadata(self) -> dict[str, Any]:
+        """The window sizes and the scaling `predict` feeds a series with."""
+        s = self.series_
         return {
-            "task": self.name,
-            "model": self.recipe.model.name,
-            "model_kwargs": self._model_kwargs(),
             "context": self.context_,
             "horizon": self.horizon_,
             "mean": self.norm_.mean,
             "std": self.norm_.std,
-            "series": self.series_.name,
-            "unit": self.series_.unit,
-            "period": self.series_.period,
-            "dataset": self.series_.name,
-            "recipe": self.recipe.name,
+            "series": s.name,
+            "unit": s.unit,
+            "period": s.period,
         }
 
-    def example_input(self) -> torch.Tensor:
-        return torch.zeros(1, self.context_)
-
-    def predict(self, model: nn.Module, inputs: list[str], top_k: int = 5) -> list[Prediction]:
-        return predict_series(model, self.model_metadata(), inputs)
-
-    @staticmethod
-    def model_from_metadata(meta: dict[str, Any]) -> nn.Module:
-        """Rebuild the (untrained) model a checkpoint's metadata describes."""
-        return create_model(meta["model"], **meta["model_kwargs"])
-
-    @staticmethod
+    @classmethod
     def predict_with(
-        model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+        cls, model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
     ) -> list[Prediction]:
         """Next-horizon forecasts from CSV files of recent values (`top_k` is not used)."""
         return predict_series(model, meta, inputs)
 
+    @classmethod
+    def example_input(cls, meta: dict[str, Any], model: nn.Module) -> ExampleInput:
+        """Standardised windows `(B, context)`; the batch axis is dynamic."""
+        return window_input(meta)
+
     # ------------------------------------------------------------ pictures
-    @torch.no_grad()
-    def test_forecasts(self, model: nn.Module, device: torch.device) -> dict[str, np.ndarray]:
+    def test_forecasts(self, outputs: list[Any]) -> dict[str, np.ndarray]:
         """Truth and every forecaster's forecasts `(W, H)` over the test windows, original
-        units, with their origins `(W,)`."""
-        model.eval()
+        units, with their origins `(W,)`: the model's from the test pass, in window order."""
         x, y, origins = self.split_windows("test")
-        z = torch.from_numpy(self.norm_(x)).float().to(device)
-        pred = self.norm_.inverse(model(z).float().cpu().numpy().astype(np.float64))
+        z = cat_outputs(outputs)["forecast"].numpy().astype(np.float64)
         return {
             "origin": origins,
             "truth": y,
-            "lstm": pred,
+            "lstm": self.norm_.inverse(z),
             "seasonal_naive": seasonal_naive(x, self.series_.period, self.horizon_),
             "arima": self.arima_["test"],
         }
 
-    def visualize(
-        self, model: nn.Module, run_dir: Path, device: torch.device | None = None
-    ) -> list[Path]:
+    def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """forecast.png (the series, and test forecasts against the truth) and forecasts.csv."""
         from dllab.viz.forecast import plot_forecast
 
-        device = device or next(model.parameters()).device
-        out = self.test_forecasts(model, device)
-        s, spec = self.series_, ARIMA_SPECS[self.series_.name]
-        arima_name = f"ARIMA{spec.order}" + (
-            f"x{spec.seasonal_order[:3]}{spec.seasonal_order[3]}"
-            if any(spec.seasonal_order)
-            else ""
-        )
+        out = self.test_forecasts(outputs)
+        s = self.series_
         picture = plot_forecast(
             s.times,
             s.values,
@@ -361,7 +347,7 @@ class TimeSeriesTask(SplitBatches):
             forecasts={
                 self.recipe.model.name: out["lstm"],
                 f"seasonal naive ({s.period})": out["seasonal_naive"],
-                arima_name: out["arima"],
+                str(ARIMA_SPECS[s.name]): out["arima"],
             },
             path=run_dir / "forecast.png",
             title=f"{s.name}: {self.horizon_}-step forecasts on the test part",
@@ -378,15 +364,8 @@ def write_forecasts(out: dict[str, np.ndarray], times: np.ndarray, path: Path) -
         w.writerow(["origin_time", "step", "time", "truth", *names])
         for i, t in enumerate(out["origin"]):
             for h in range(out["truth"].shape[1]):
-                w.writerow(
-                    [
-                        f"{times[t]:.3f}",
-                        h + 1,
-                        f"{times[t + h]:.3f}",
-                        f"{out['truth'][i, h]:.4f}",
-                        *(f"{out[n][i, h]:.4f}" for n in names),
-                    ]
-                )
+                cells = [f"{out[n][i, h]:.4f}" for n in ("truth", *names)]
+                w.writerow([f"{times[t]:.3f}", h + 1, f"{times[t + h]:.3f}", *cells])
     return path
 
 
