@@ -163,7 +163,6 @@ def _fit(task, model, steps, resume=None):
         "generator": torch.optim.Adam(model.gen.parameters(), 1e-2),
         "critic": torch.optim.Adam(model.critic.parameters(), 1e-2),
     }
-    task.optimizers = opts
     trainer = Trainer(max_epochs=3, max_steps=steps)
     trainer.fit(task, model, opts, resume=resume)
     return trainer

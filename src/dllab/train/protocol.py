@@ -83,7 +83,7 @@ class Task(Protocol):
 
     name: str
     metrics: MetricCollection  # owned by the task; the Trainer resets, updates and computes it
-    automatic_optimization: bool  # False: `training_step` steps its own optimisers
+    automatic_optimization: bool  # False: `training_step` steps `self.optimizers` itself
 
     def setup(self, *, rank: int = 0, world: int = 1) -> None: ...
     def build_model(self) -> nn.Module: ...

@@ -82,10 +82,12 @@ class Trainer:
     ) -> TrainState:
         self.task, self.optimizer = task, optimizer
         self.automatic = getattr(task, "automatic_optimization", True)
-        if not self.automatic and self.accumulate != 1:
-            raise ConfigError(
-                f"task {task.name!r} steps its own optimisers: set train.accumulate=1"
-            )
+        if not self.automatic:
+            if self.accumulate != 1:
+                raise ConfigError(
+                    f"task {task.name!r} steps its own optimisers: set train.accumulate=1"
+                )
+            task.optimizers = optimizer  # what its training_step steps
         self.model = self._wrap(model.to(self.device, memory_format=self.memory_format))
         self.train_data = task.train_batches()
         self.plan(len(self.train_data))
