@@ -23,8 +23,7 @@ import torch
 from _cli import run_main  # benchmarks/_cli.py: user errors as one line
 
 from dllab.config import load_recipe
-from dllab.experiment import _configure_torch, build_trainer
-from dllab.tasks import create_task
+from dllab.experiment import _configure_torch, build_task, build_trainer
 from dllab.train.checkpoint import load_checkpoint
 from dllab.train.optim import build_optimizer
 from dllab.train.rng import seed_everything
@@ -39,7 +38,7 @@ def train_and_test(name: str, overrides: list[str], run_dir: Path) -> dict:
     seed_everything(recipe.train.seed)
     device = torch.device("cpu")
     t = time.perf_counter()
-    task = create_task(recipe.task, recipe=recipe)
+    task = build_task(recipe)  # task options (beam size, BPE...) from the recipe's task section
     task.setup()
     setup_s = time.perf_counter() - t
     model = task.build_model()
@@ -50,7 +49,7 @@ def train_and_test(name: str, overrides: list[str], run_dir: Path) -> dict:
     model.load_state_dict(best["model"])
     trainer.model = model
     t = time.perf_counter()
-    test = trainer.evaluate(task.test_batches(), prefix="test")
+    test, _ = trainer.test(task.test_batches())  # the test split decoded once, with beam search
     return {
         "recipe": name,
         "model": recipe.model.name,

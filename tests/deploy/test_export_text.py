@@ -83,3 +83,10 @@ def test_tasks_decoded_by_a_search_are_refused_in_one_line(tmp_path, task):
         export_onnx(run)
     assert "\n" not in str(info.value)
     assert not (run / "export" / "model.onnx").exists()
+
+
+@pytest.mark.parametrize(("task", "why"), [("translation", "beam search"), ("ner", "Viterbi")])
+def test_ner_and_translation_refusals_say_which_search_export_cannot_capture(tmp_path, task, why):
+    run, _ = text_run(tmp_path, "textcnn", task=task, embed_dim=8, num_filters=4)
+    with pytest.raises(InputError, match=f"cannot export a {task} run to ONNX: .*{why}"):
+        export_onnx(run)

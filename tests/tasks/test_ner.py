@@ -2,6 +2,7 @@
 vocabulary from training only, bucketed batches, seqeval metrics, predict with spans and its
 bad inputs), and a short real training on a slice of the People's Daily corpus."""
 
+import csv
 import io
 import random
 import sys
@@ -11,10 +12,11 @@ import torch
 
 from dllab.config import load_recipe
 from dllab.data.bio import TAGS
+from dllab.data.ner_text import bigrams, normalize_text
 from dllab.data.peoples_daily import peoples_daily_path
 from dllab.errors import ConfigError, InputError
 from dllab.tasks import TASKS, create_task
-from dllab.tasks.ner import EntityF1, bigrams, normalize_text
+from dllab.tasks.ner import EntityF1
 from dllab.train.trainer import Trainer
 
 SURNAMES = ["王", "李", "张", "刘", "陈", "欧阳"]
@@ -49,7 +51,7 @@ def small_task(tmp_path):
     recipe = load_recipe(
         "ner-peoples-daily",
         ["data.batch_size=8", "data.eval_batch_size=16", "model.kwargs.hidden_size=16",
-         "model.kwargs.embed_dim=16", "model.kwargs.bigram_dim=8", "model.kwargs.max_len=20"],
+         "model.kwargs.embed_dim=16", "model.kwargs.bigram_dim=8", "task.max_len=20"],
     )  # fmt: skip
     task = create_task("ner", recipe=recipe)
     task.setup(path=path)
@@ -77,7 +79,7 @@ def test_batches_are_padded_bucketed_and_deterministic(small_task):
     batches = small_task.train_batches()
     first = list(batches.epoch(0))
     assert len(first) == len(batches)
-    chars, bi, lengths, tags = first[0]
+    chars, bi, lengths, tags = first[0].chars, first[0].bigrams, first[0].lengths, first[0].tags
     assert chars.shape == bi.shape == tags.shape and lengths.max() == chars.shape[1]
     for row, n in enumerate(lengths.tolist()):
         assert (chars[row, n:] == 0).all() and (tags[row, n:] == -1).all()
@@ -88,6 +90,16 @@ def test_batches_are_padded_bucketed_and_deterministic(small_task):
     assert torch.equal(resumed[0][0], first[3][0])
     other = list(batches.epoch(1))
     assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, other, strict=False))
+
+
+def test_a_resumed_epoch_sees_exactly_the_remaining_batches(small_task):
+    small_task.setup(rank=1, world=2, path=small_task.path_)  # a DDP rank's share, too
+    batches = small_task.train_batches()
+    for epoch, k in ((0, 3), (2, 1)):
+        whole, resumed = list(batches.epoch(epoch))[k:], list(batches.epoch(epoch, start=k))
+        assert len(resumed) == len(whole) == len(batches) - k
+        for a, b in zip(whole, resumed, strict=True):
+            assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_entity_f1_is_seqeval_on_the_unpadded_tags():
@@ -118,15 +130,45 @@ def test_predict_prints_entities_with_spans_after_a_rebuild_from_metadata(small_
 
 
 def test_spans_index_the_text_as_given_including_spaces(small_task, monkeypatch):
-    import dllab.tasks.ner as ner
-
     def fake_decode(self, emissions, lengths):  # every character a one-character person
         return [[TAGS.index("B-PER")] * int(n) for n in lengths]
 
     model = small_task.build_model()
     monkeypatch.setattr(type(model), "decode", fake_decode)
-    (p,) = ner.predict_entities(model, small_task.model_metadata(), ["王 伟"])
+    (p,) = TASKS.get("ner").predict_with(model, small_task.model_metadata(), ["王 伟"])
     assert p.text == "王 PER [0,1)  伟 PER [2,3)"
+
+
+def test_a_checkpoint_from_before_the_task_section_still_predicts(small_task):
+    """Metadata saved before the `task:` section had no task_options or imports."""
+    ner, model, meta = TASKS.get("ner"), small_task.build_model(), small_task.model_metadata()
+    assert meta["task_options"] == {"min_freq": 2, "bigram_min_freq": 2, "max_len": 20}
+    old = {k: v for k, v in meta.items() if k not in ("task_options", "imports")}
+    rebuilt = ner.model_from_metadata(old)
+    rebuilt.load_state_dict(model.state_dict())
+    text = ["王伟在北京会见新华社代表。"]
+    assert (
+        ner.predict_with(rebuilt, old, text)[0].text == ner.predict_with(model, meta, text)[0].text
+    )
+
+
+def test_an_old_style_recipe_exits_2_naming_the_task_option(tmp_path, monkeypatch, capsys):
+    from dllab.cli import main
+
+    path = tmp_path / "old-ner.yaml"
+    path.write_text(
+        "name: old-ner\ntask: ner\ndata: {name: peoples-daily}\n"
+        "model: {name: bilstm-crf, kwargs: {embed_dim: 16, min_freq: 3}}\n",
+        encoding="utf-8",
+    )
+    run = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["dllab", "run", str(path), "--run-dir", str(run)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "model.kwargs.min_freq" in line and "task.min_freq" in line, line
+    assert not run.exists()
 
 
 def test_bad_inputs_to_predict(small_task, monkeypatch):
@@ -180,12 +222,20 @@ def test_short_real_training_beats_the_all_outside_baseline(tmp_path):
         optimizer = torch.optim.Adam(model.parameters(), lr=recipe.optim.lr)
         trainer = Trainer(max_epochs=3, max_time=20.0, grad_clip=5.0)
         trainer.fit(task, model, optimizer)
-        test = trainer.evaluate(task.test_batches(), prefix="test")
+        test, outputs = trainer.test(task.test_batches())
+        pictures = task.visualize(model, tmp_path, outputs)
     finally:
         torch.set_num_threads(threads)
     gold = [t for _, tags in task.texts_["test"] for t in tags]
     majority_accuracy = gold.count("O") / len(gold)
-    rows = task.test_predictions(model, torch.device("cpu"))
+    rows = task.test_rows(outputs)
     accuracy = sum(g == p for _, gs, ps in rows for g, p in zip(gs, ps, strict=True)) / len(gold)
     assert test["test/f1"] >= 0.3, test
     assert accuracy > majority_accuracy + 0.01, (accuracy, majority_accuracy)
+    # The report's per-type scores come from the same test pass as the metrics.
+    assert [p.name for p in pictures] == ["per_type.csv", "per_type.png", "examples.md"]
+    with open(tmp_path / "per_type.csv", encoding="utf-8") as f:
+        per_type = {r["type"]: r for r in csv.DictReader(f)}
+    assert float(per_type["all"]["f1"]) == pytest.approx(test["test/f1"], abs=5e-5)
+    for kind in ("PER", "LOC", "ORG"):
+        assert float(per_type[kind]["f1"]) == pytest.approx(test[f"test/f1_{kind}"], abs=5e-5)

@@ -14,20 +14,11 @@ import torch
 from tokenizers import Tokenizer
 
 from dllab.config import recipe_from_dict
+from dllab.data.bpe import BOS, EOS, PAD, UNK, pad_rows, train_bpe
 from dllab.errors import ConfigError, InputError
 from dllab.experiment import predict, run_recipe
-from dllab.tasks import create_task
-from dllab.tasks.translation import (
-    BOS,
-    EOS,
-    PAD,
-    UNK,
-    CorpusTranslationScore,
-    LengthBatches,
-    corpus_scores,
-    pad_rows,
-    train_bpe,
-)
+from dllab.tasks import TASKS, create_task
+from dllab.tasks.translation import CorpusTranslationScore, corpus_scores, pair_batches
 
 VERBS = {
     "Open": "打开",
@@ -125,7 +116,7 @@ def test_length_batches_visit_every_pair_once_in_a_seeded_order():
     lengths = torch.randint(1, 30, (500,), generator=g)
     src = pad_rows([[5] * int(n) for n in lengths])
     tgt = pad_rows([[BOS, *([6] * int(n)), EOS] for n in lengths])
-    batches = LengthBatches(src, tgt, batch_size=16, shuffle=True, seed=3)
+    batches = pair_batches(src, tgt, batch_size=16, shuffle=True, seed=3)
     first = list(batches.epoch(0))
     assert len(first) == len(batches) == 32
     assert sum(len(b[0]) for b in first) == 500
@@ -138,12 +129,32 @@ def test_length_batches_visit_every_pair_once_in_a_seeded_order():
     assert not torch.equal(first[0][0], next(iter(batches.epoch(1)))[0])
 
 
+def test_a_resumed_epoch_sees_exactly_the_remaining_batches():
+    lengths = torch.randint(1, 30, (300,), generator=torch.Generator().manual_seed(1))
+    src = pad_rows([[5] * int(n) for n in lengths])
+    tgt = pad_rows([[BOS, *([6] * int(n)), EOS] for n in lengths])
+    for rank, world in ((0, 1), (1, 3)):  # a DDP rank's share, too
+        batches = pair_batches(
+            src, tgt, batch_size=16, shuffle=True, seed=3, rank=rank, world=world
+        )
+        for epoch, k in ((0, 4), (5, 1)):
+            whole, resumed = list(batches.epoch(epoch))[k:], list(batches.epoch(epoch, start=k))
+            assert len(resumed) == len(whole) == len(batches) - k
+            for a, b in zip(whole, resumed, strict=True):
+                assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 # ---------------------------------------------------------------- a real training
 def _recipe(data_dir: Path, **train):
     return recipe_from_dict(
         {
             "name": "translate-tiny",
-            "task": "translation",
+            "task": {
+                "name": "translation",
+                "bpe_vocab_size": 400,
+                "max_tokens": 16,
+                "beam_size": 3,
+            },
             "data": {
                 "name": "gettext-en-zh",
                 "data_dir": str(data_dir),
@@ -160,9 +171,6 @@ def _recipe(data_dir: Path, **train):
                     "n_layers": 2,
                     "d_ff": 128,
                     "dropout": 0.0,
-                    "bpe_vocab_size": 400,
-                    "max_tokens": 16,
-                    "beam_size": 3,
                 },
             },
             "optim": {"name": "adamw", "lr": 0.003, "betas": [0.9, 0.98]},
@@ -213,7 +221,13 @@ def test_a_short_training_beats_copying_and_a_constant_output(trained):
     # measured here (load ~12): model 94.4, copy 0.0, best constant 15.0
     assert chrf > max(copy, constant) + 30, (chrf, copy, constant)
     assert (run / "cross_attention.png").stat().st_size > 10_000
-    assert "| greedy |" in (run / "translations.md").read_text(encoding="utf-8")
+    report = (run / "translations.md").read_text(encoding="utf-8")
+    assert "| greedy |" in report
+    # The report's beam row scores the very outputs the test metrics scored (one decoding).
+    beam = next(line for line in report.splitlines() if line.startswith("| beam 3,"))
+    md_bleu, md_chrf = (float(c) for c in beam.strip("| ").split(" | ")[1:])
+    assert md_bleu == pytest.approx(summary["test"]["test/bleu"], abs=0.0051)
+    assert md_chrf == pytest.approx(chrf, abs=0.0051)
 
 
 def test_predict_translates_and_handles_bad_input(trained, monkeypatch):
@@ -233,10 +247,30 @@ def test_predict_translates_and_handles_bad_input(trained, monkeypatch):
     assert isinstance(odd.text, str) and math.isfinite(odd.scores[0])
 
 
+def test_a_checkpoint_from_before_the_task_section_still_predicts(trained):
+    """Metadata saved before the `task:` section held the task options at its top level."""
+    from dllab.experiment import load_trained
+
+    run, _ = trained
+    model, meta = load_trained(run)
+    assert meta["dataset"] == "gettext-en-zh" and meta["task_options"]["beam_size"] == 3
+    old = {k: v for k, v in meta.items() if k not in ("task_options", "imports")}
+    old.update(meta["task_options"])
+    task = TASKS.get("translation")
+    [new_p], [old_p] = (
+        task.predict_with(model, meta, ["Open file"]),
+        task.predict_with(model, old, ["Open file"]),
+    )
+    assert old_p.text == new_p.text and old_p.scores == new_p.scores
+
+
 def test_unknown_options_and_models_are_config_errors(tmp_path):
     recipe = _recipe(tmp_path)
     recipe.model.kwargs = {**recipe.model.kwargs, "beam": 4}
     with pytest.raises(ConfigError, match="unknown model.kwargs \\['beam'\\]"):
+        create_task("translation", recipe=recipe)
+    recipe.model.kwargs = {"d_model": 64, "beam_size": 4}  # a task option where it used to be
+    with pytest.raises(ConfigError, match="model.kwargs.beam_size is an option .* task.beam_size"):
         create_task("translation", recipe=recipe)
     recipe.model.kwargs, recipe.model.name = {}, "textcnn"
     with pytest.raises(ConfigError, match="cannot translate"):
