@@ -12,8 +12,8 @@ from dllab.tasks.classification import (
     predict_images,
     random_hflip,
     random_shift,
-    write_per_class,
 )
+from dllab.tasks.labels import write_per_class
 
 
 def test_random_shift_moves_each_image_within_the_pad():

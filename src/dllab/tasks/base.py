@@ -130,6 +130,18 @@ class BaseTask:
     def test_batches(self) -> Any:
         return self._split_batches("test")
 
+    def batch_kwargs(self, split: str) -> dict[str, Any]:
+        """Size, shuffling, seed and shard of a split's batches, as the recipe says."""
+        d, train = self.recipe.data, split == "train"
+        rank, world = self.shard(split)
+        return {
+            "batch_size": d.batch_size if train else d.eval_batch_size,
+            "shuffle": train,
+            "seed": self.recipe.train.seed,
+            "rank": rank,
+            "world": world,
+        }
+
     def shard(self, split: str) -> tuple[int, int]:
         """(rank, world) a split is read with: all of the test split on one process."""
         if split == "test":

@@ -7,7 +7,6 @@ normalised per batch. Augmentation runs on whole batches (vectorised shifts and 
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-)
 
 from dllab.data import load_image_dataset
 from dllab.data.types import ImageData, TensorSplit
 from dllab.errors import InputError
 from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, cat_outputs
+from dllab.tasks.base import ExampleInput, Prediction, StepOutput, cat_outputs
+from dllab.tasks.labels import LabelTask
 from dllab.train.batches import DatasetBatches, TensorBatches
 
 
@@ -50,10 +44,11 @@ def random_hflip(x: torch.Tensor) -> torch.Tensor:
 
 
 @TASKS.register("classification")
-class ClassificationTask(BaseTask):
+class ClassificationTask(LabelTask):
     """Task for `dllab run` recipes whose data are labelled images."""
 
     name = "classification"
+    items = "images"
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
@@ -86,25 +81,12 @@ class ClassificationTask(BaseTask):
         return (images.float() / 255.0 - mean) / std
 
     def _batches(self, split: str) -> TensorBatches | DatasetBatches:
-        d, seed, train = self.recipe.data, self.recipe.train.seed, split == "train"
-        size = d.batch_size if train else d.eval_batch_size
-        rank, world = self.shard(split)
         data = getattr(self.data_, split)
         if isinstance(data, TensorSplit):
             images = torch.cat([self.normalize(c) for c in data.images.split(8192)])
-            return TensorBatches(
-                images, data.labels, batch_size=size, shuffle=train, seed=seed, rank=rank,
-                world=world,
-            )  # fmt: skip
-        return DatasetBatches(
-            data,
-            batch_size=size,
-            shuffle=train,
-            seed=seed,
-            num_workers=d.num_workers,
-            rank=rank,
-            world=world,
-        )
+            return TensorBatches(images, data.labels, **self.batch_kwargs(split))
+        workers = self.recipe.data.num_workers
+        return DatasetBatches(data, **self.batch_kwargs(split), num_workers=workers)
 
     # ------------------------------------------------------------ model and steps
     def model_kwargs(self) -> dict[str, Any]:
@@ -133,21 +115,6 @@ class ClassificationTask(BaseTask):
         x, y = batch
         logits = model(self._inputs(x))
         return StepOutput(loss=F.cross_entropy(logits, y), preds=logits, target=y)
-
-    def test_step(self, model: nn.Module, batch: Any) -> StepOutput:
-        out = self.validation_step(model, batch)
-        conf, pred = out.preds.float().softmax(1).max(1)
-        out.outputs = {"pred": pred.cpu(), "conf": conf.cpu(), "true": out.target.cpu()}
-        return out
-
-    def build_metrics(self) -> MetricCollection:
-        n = len(self.classes)
-        return MetricCollection(
-            {
-                "accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
-                "f1": MulticlassF1Score(num_classes=n, average="macro"),
-            }
-        )
 
     # ------------------------------------------------------------ serving
     def metadata(self) -> dict[str, Any]:
@@ -190,22 +157,11 @@ class ClassificationTask(BaseTask):
     def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """confusion.png, per_class.csv, predictions.png and mistakes.png for the report, and
         attention.png when the model can return its attention maps."""
-        from dllab.viz import plot_confusion, plot_prediction_grid, plot_worst_mistakes
+        from dllab.viz import plot_prediction_grid, plot_worst_mistakes
 
-        out = {k: v.numpy() for k, v in cat_outputs(outputs).items()}
-        n = len(self.classes)
-        cm = MulticlassConfusionMatrix(num_classes=n)(
-            torch.from_numpy(out["pred"]), torch.from_numpy(out["true"])
-        ).numpy()
-        paths = [
-            plot_confusion(
-                cm,
-                self.classes,
-                run_dir / "confusion.png",
-                title=f"Confusion matrix, test split ({len(out['true'])} images)",
-            )
-        ]
-        paths.append(write_per_class(cm, self.classes, run_dir / "per_class.csv"))
+        tensors = cat_outputs(outputs)
+        paths = self.confusion_pictures(tensors, run_dir)
+        out = {k: v.numpy() for k, v in tensors.items()}
         images = self._raw_test_images()
         k = min(32, len(out["true"]))
         paths.append(
@@ -257,22 +213,6 @@ class ClassificationTask(BaseTask):
         if isinstance(test, TensorSplit):
             return test.images
         return torch.stack([test[i][0] for i in range(len(test))])  # type: ignore[arg-type]
-
-
-def write_per_class(cm: np.ndarray, classes: list[str], path: Path) -> Path:
-    """Precision, recall, F1 and support per class, from a confusion matrix (rows = true)."""
-    tp = np.diag(cm).astype(float)
-    precision = tp / np.maximum(cm.sum(0), 1)
-    recall = tp / np.maximum(cm.sum(1), 1)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["class", "precision", "recall", "f1", "support"])
-        for i, name in enumerate(classes):
-            w.writerow(
-                [name, f"{precision[i]:.4f}", f"{recall[i]:.4f}", f"{f1[i]:.4f}", int(cm[i].sum())]
-            )
-    return path
 
 
 def load_image(path: str, channels: int, size: int) -> torch.Tensor:

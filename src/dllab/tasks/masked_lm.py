@@ -160,15 +160,10 @@ class MaskedLMTask(BaseTask):
         return dict(self.sources_.checksums)
 
     def _batches(self, split: str) -> TensorBatches:
-        d, train = self.recipe.data, split == "train"
-        rank, world = self.shard(split)
         # Training windows are masked afresh in training_step: the second tensor is not used.
+        train = split == "train"
         inputs, labels = (self.windows_[split],) * 2 if train else self.masked_[split]
-        size = d.batch_size if train else d.eval_batch_size
-        seed = self.recipe.train.seed
-        return TensorBatches(
-            inputs, labels, batch_size=size, shuffle=train, seed=seed, rank=rank, world=world
-        )
+        return TensorBatches(inputs, labels, **self.batch_kwargs(split))
 
     def unigram_baseline(self, split: str = "test") -> dict[str, float]:
         """Accuracy and perplexity of guessing from training frequencies alone (no context)."""

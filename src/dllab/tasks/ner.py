@@ -238,16 +238,7 @@ class NERTask(BaseTask):
         return chars, bis, tags
 
     def _batches(self, split: str) -> IndexBatches:
-        d, train = self.recipe.data, split == "train"
-        rank, world = self.shard(split)
-        return tag_batches(
-            *self._encoded(split),
-            batch_size=d.batch_size if train else d.eval_batch_size,
-            shuffle=train,
-            seed=self.recipe.train.seed,
-            rank=rank,
-            world=world,
-        )
+        return tag_batches(*self._encoded(split), **self.batch_kwargs(split))
 
     # ------------------------------------------------------------ model and steps
     def model_kwargs(self) -> dict[str, Any]:

@@ -40,12 +40,6 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-)
 
 from dllab.data.reviews import ReviewCorpus, load_reviews, split_reviews
 from dllab.data.text import TOKENIZERS, Vocab, read_text_inputs, tokenizer
@@ -53,8 +47,9 @@ from dllab.data.token_ids import encode_inputs, encode_texts, pad_ids, shown
 from dllab.errors import ConfigError
 from dllab.models.embedding_init import embedding_layer, init_embeddings, token_coverage
 from dllab.tasks import TASKS
-from dllab.tasks.base import BaseTask, TaskOptions, cat_outputs
+from dllab.tasks.base import TaskOptions, cat_outputs
 from dllab.tasks.example_inputs import token_input
+from dllab.tasks.labels import LabelTask
 from dllab.train.batches import IndexBatches, epoch_order, length_buckets
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
 
@@ -120,10 +115,11 @@ class SentimentOptions(TaskOptions):
 
 
 @TASKS.register("sentiment")
-class SentimentTask(BaseTask):
+class SentimentTask(LabelTask):
     """Task for `dllab run` recipes that classify the sentiment of Chinese reviews."""
 
     name = "sentiment"
+    items = "reviews"
     Options = SentimentOptions
     options: SentimentOptions
 
@@ -191,17 +187,8 @@ class SentimentTask(BaseTask):
         return list(self.corpus_.classes)
 
     def _batches(self, split: str) -> IndexBatches:
-        d, train = self.recipe.data, split == "train"
-        rank, world = self.shard(split)
-        return token_batches(
-            *self.encoded_[split],
-            batch_size=d.batch_size if train else d.eval_batch_size,
-            shuffle=train,
-            seed=self.recipe.train.seed,
-            rank=rank,
-            world=world,
-            buckets=train and self.options.length_buckets,
-        )
+        buckets = split == "train" and self.options.length_buckets
+        return token_batches(*self.encoded_[split], **self.batch_kwargs(split), buckets=buckets)
 
     # ------------------------------------------------------------ model and steps
     def model_kwargs(self) -> dict[str, Any]:
@@ -247,22 +234,6 @@ class SentimentTask(BaseTask):
         x, lengths, y = batch
         logits = model(x, lengths)
         return StepOutput(loss=F.cross_entropy(logits, y), preds=logits, target=y)
-
-    def test_step(self, model: nn.Module, batch: Any) -> StepOutput:
-        """Validation's scores, keeping each text's predicted class and its probability."""
-        out = self.validation_step(model, batch)
-        conf, pred = out.preds.float().softmax(1).max(1)
-        out.outputs = {"pred": pred.cpu(), "conf": conf.cpu(), "true": out.target.cpu()}
-        return out
-
-    def build_metrics(self) -> MetricCollection:
-        n = len(self.classes)
-        return MetricCollection(
-            {
-                "accuracy": MulticlassAccuracy(num_classes=n, average="micro"),
-                "f1": MulticlassF1Score(num_classes=n, average="macro"),
-            }
-        )
 
     # ------------------------------------------------------------ serving
     def metadata(self) -> dict[str, Any]:
@@ -317,21 +288,8 @@ class SentimentTask(BaseTask):
     def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """confusion.png, per_class.csv, data.md (`data_lines`) and, for a model that returns
         attention weights (BiLSTM+attention, BERT), attention.png over a few test texts."""
-        from dllab.tasks.classification import write_per_class
-        from dllab.viz import plot_confusion
-
         out = cat_outputs(outputs)
-        n = len(self.classes)
-        cm = MulticlassConfusionMatrix(num_classes=n)(out["pred"], out["true"]).numpy()
-        paths = [
-            plot_confusion(
-                cm,
-                self.classes,
-                run_dir / "confusion.png",
-                title=f"Confusion matrix, test split ({len(out['true'])} reviews)",
-            ),
-            write_per_class(cm, self.classes, run_dir / "per_class.csv"),
-        ]
+        paths = self.confusion_pictures(out, run_dir)
         data = run_dir / "data.md"
         data.write_text("\n".join(["## Data", "", *self.data_lines(), ""]), encoding="utf-8")
         paths.append(data)

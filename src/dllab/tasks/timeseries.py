@@ -238,23 +238,15 @@ class TimeSeriesTask(BaseTask):
         return x, y, origins
 
     def _batches(self, split: str) -> TensorBatches:
-        d, train = self.recipe.data, split == "train"
         x, y, _ = self.split_windows(split)
-        if train:
+        if split == "train":
             targets = self.norm_(y)  # (W, H)
         else:
             naive = seasonal_naive(x, self.series_.period, self.horizon_)
             targets = self.norm_(np.stack([y, naive, self.arima_[split]], axis=1))  # (W, 3, H)
-        rank, world = self.shard(split)
-        return TensorBatches(
-            torch.from_numpy(self.norm_(x)).float(),
-            torch.from_numpy(targets).float(),
-            batch_size=d.batch_size if train else d.eval_batch_size,
-            shuffle=train,
-            seed=self.recipe.train.seed,
-            rank=rank,
-            world=world,
-        )
+        inputs = torch.from_numpy(self.norm_(x)).float()
+        targets = torch.from_numpy(targets).float()
+        return TensorBatches(inputs, targets, **self.batch_kwargs(split))
 
     # ------------------------------------------------------------ model and steps
     def model_kwargs(self) -> dict[str, Any]:

@@ -215,18 +215,8 @@ class TranslationTask(BaseTask):
         return dict(self.corpus_.checksums)
 
     def _batches(self, split: str) -> IndexBatches:
-        d, train = self.recipe.data, split == "train"
         _, src, tgt = self.splits_[split]
-        rank, world = self.shard(split)
-        return pair_batches(
-            src,
-            tgt,
-            batch_size=d.batch_size if train else d.eval_batch_size,
-            shuffle=train,
-            seed=self.recipe.train.seed,
-            rank=rank,
-            world=world,
-        )
+        return pair_batches(src, tgt, **self.batch_kwargs(split))
 
     # ------------------------------------------------------------ model and steps
     def model_kwargs(self) -> dict[str, Any]:
