@@ -8,54 +8,16 @@ the glyphs show as boxes and a warning says which package to install.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
-from matplotlib import font_manager
 
 from dllab.viz.figure import message_figure, new_figure, save_figure
+from dllab.viz.fonts import cjk_font
 
-__all__ = ["AttentionExample", "cjk_font", "plot_cross_attention"]
-
-_CJK_FAMILIES = (
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "Droid Sans Fallback",
-    "AR PL UMing CN",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-)
-_CJK_FILES = ("wqy", "notosanscjk", "notosanssc", "sourcehansans", "droidsansfallback", "uming")
-
-
-@cache
-def cjk_font() -> str | None:
-    """The family name of an installed font with Chinese glyphs, or None.
-
-    Fonts installed after matplotlib built its font cache are found by file name and added.
-    """
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for family in _CJK_FAMILIES:
-        if family in names:
-            return family
-    for path in font_manager.findSystemFonts():
-        if any(key in Path(path).name.lower().replace("-", "") for key in _CJK_FILES):
-            font_manager.fontManager.addfont(path)
-            return font_manager.FontProperties(fname=path).get_name()
-    warnings.warn(
-        "no font with Chinese glyphs found; Chinese tokens will show as boxes "
-        "(install one, e.g. `apt-get install fonts-wqy-microhei`)",
-        stacklevel=2,
-    )
-    return None
+__all__ = ["AttentionExample", "plot_cross_attention"]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Word vectors in two dimensions: a PCA of a few groups of words, one panel per vector set.
 
-Chinese words need a font with CJK glyphs (`dllab.viz.token_attention.cjk_font`, e.g. Debian's
+Chinese words need a font with CJK glyphs (`dllab.viz.fonts.cjk_font`, e.g. Debian's
 `fonts-wqy-microhei`); without one, each point is labelled with its number in the list under
 the plot's title in the run's files, and the title says which package to install.
 """
@@ -38,7 +38,7 @@ def plot_word_groups(
 ) -> Path:
     """One scatter panel per vector set (`name -> (V, D)`), the words of each group in their
     own colour, each set projected by its own 2-D PCA of the plotted words."""
-    from dllab.viz.token_attention import cjk_font
+    from dllab.viz.fonts import cjk_font
 
     font = cjk_font()
     words = [w for ws in groups.values() for w in ws]

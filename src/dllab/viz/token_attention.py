@@ -8,50 +8,19 @@ themselves are in the run's `attention.json`.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps, font_manager
+from matplotlib import colormaps
 from matplotlib.patches import Rectangle
 
 from dllab.viz.figure import new_figure, save_figure
+from dllab.viz.fonts import cjk_font
 
-__all__ = ["CJK_FONTS", "cjk_font", "plot_token_attention"]
+__all__ = ["plot_token_attention"]
 
-CJK_FONTS = (
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "Noto Sans CJK SC",
-    "Noto Sans CJK JP",
-    "Source Han Sans SC",
-    "Droid Sans Fallback",
-    "AR PL UMing CN",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-    "Heiti SC",
-)
 _PER_LINE = 20  # tokens per line of cells; longer texts wrap
-
-
-_CJK_FILES = ("wqy", "notosanscjk", "notoserifcjk", "sourcehansans", "droidsansfallback", "uming")
-
-
-@cache
-def cjk_font() -> str | None:
-    """The family name of an installed font with Chinese glyphs, or None."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    found = next((name for name in CJK_FONTS if name in installed), None)
-    if found:
-        return found
-    # matplotlib's font cache predates fonts installed after it was built: look on disk.
-    for path in font_manager.findSystemFonts():
-        if any(key in Path(path).name.lower() for key in _CJK_FILES):
-            font_manager.fontManager.addfont(path)
-            return font_manager.FontProperties(fname=path).get_name()
-    return None
 
 
 def plot_token_attention(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
