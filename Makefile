@@ -16,12 +16,17 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/dllab run quickstart
 
+# One pytest worker per core (pytest-xdist; CI has 2). loadgroup keeps the tests that share a
+# costly fixture on one worker (tests/conftest.py). Each test has a time limit (pytest-timeout,
+# pyproject.toml): a hung test fails with its name.
+WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup --durations=10
 
+# One at a time: these tests train to a target within a time budget. Longer time limit.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --timeout 900
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fashion_mnist_speed.py
@@ -44,9 +49,12 @@ bench-sentiment: $(STAMP)
 	  --encoder $(PRETRAINED)/mlm-zh --members 2 --runs $(PRETRAINED)/sentiment \
 	  --json $(PRETRAINED)/sentiment.json
 
+# pylint runs only its duplicate-code check: 5 or more repeated lines (imports, docstrings,
+# comments and signatures aside) anywhere in the package fail, so shared logic gets one home.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)
 	$(BIN)/ruff format --check src tests benchmarks $(wildcard lessons)
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=5 --score=n src/dllab
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

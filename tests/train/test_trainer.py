@@ -12,10 +12,10 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from dllab.errors import TrainingDiverged
-from dllab.train.protocol import StepOutput
 from dllab.train.batches import TensorBatches
 from dllab.train.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from dllab.train.checkpoint import load_checkpoint
+from dllab.train.protocol import StepOutput
 from dllab.train.trainer import Trainer
 
 
