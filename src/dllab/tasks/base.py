@@ -18,6 +18,7 @@ The base class supplies the rest of the contract the Trainer and the command lin
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +29,6 @@ from torchmetrics import MetricCollection
 
 from dllab.config import Recipe
 from dllab.errors import ConfigError, InputError
-from dllab.registry import closest
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
 
 __all__ = ["BaseTask", "ExampleInput", "Prediction", "StepOutput", "TaskOptions", "parse_options"]
@@ -48,13 +48,18 @@ def parse_options(options: type[TaskOptions], raw: dict[str, Any], task: str) ->
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        valid = [f"task.{k}" for k in ("name", *options.model_fields)]
         if first["type"] == "extra_forbidden":
-            hint = closest(f"task.{key}", valid)
+            names = list(options.model_fields)
+            if not names:
+                raise ConfigError(
+                    f"unknown key task.{key}: task {task!r} takes no options (only task.name)"
+                ) from exc
+            near = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+            hint = " or ".join(f"'task.{k}'" for k in near)
             raise ConfigError(
                 f"unknown key task.{key} for task {task!r}; "
-                + (f"{hint} " if hint else "")
-                + f"(valid: {', '.join(valid)})"
+                + (f"did you mean {hint}? " if hint else "")
+                + f"valid keys: {', '.join('task.' + k for k in names)}"
             ) from exc
         raise ConfigError(f"task.{key}: {first['msg']} (got {first.get('input')!r})") from exc
 
