@@ -193,3 +193,12 @@ def test_a_manual_task_refuses_gradient_accumulation():
     model = _gan()
     with pytest.raises(ConfigError, match="train.accumulate=1"):
         Trainer(max_steps=1, accumulate=2).fit(TwoOptimizerTask(), model, {})
+
+
+def test_ratios_are_reported_without_fp32_noise_above_one():
+    from dllab.train.trainer import _reported
+
+    f1 = torch.tensor(1.0000001)  # one fp32 ulp above 1: what quickstart's val/f1 showed
+    assert float(f1) == 1.0000001192092896
+    assert _reported(f1) == 1.0
+    assert _reported(torch.tensor(0.91234567)) == pytest.approx(0.9123457, abs=0)
