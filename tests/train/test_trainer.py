@@ -147,6 +147,26 @@ def test_best_checkpoint_follows_validation(tmp_path):
     assert best["step"] == next(s for v, s in vals if v == top)
 
 
+def test_best_checkpoint_follows_a_metric_to_minimise(tmp_path):
+    """monitor_mode=min (quickstart's val/loss): best is the lowest loss, not the highest."""
+    model = _model()
+    ckpt = Checkpoint(tmp_path, monitor="val/loss", mode="min")
+    vals = []
+
+    class Record(Callback):
+        def on_validation_end(self, trainer, metrics):
+            vals.append((metrics["val/loss"], trainer.state.step))
+
+    Trainer(max_epochs=4, callbacks=[Record(), ckpt]).fit(
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.05)
+    )
+    best = load_checkpoint(tmp_path / "best.safetensors")
+    low = min(v for v, _ in vals)
+    assert len({v for v, _ in vals}) > 1, "the losses must differ for the test to mean anything"
+    assert best["metrics"]["val/loss"] == low
+    assert best["step"] == next(s for v, s in vals if v == low)
+
+
 def test_bf16_autocast_on_cpu_and_channels_last():
     model = _model()
     state = Trainer(max_epochs=1, precision="bf16", channels_last=True).fit(
