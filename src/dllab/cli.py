@@ -1,11 +1,17 @@
 """The `dllab` command. Thin: it parses arguments and calls the library.
 
-User mistakes raise `DllabError`; `main` prints them as one line and exits with status 2
-(a traceback only with `--debug`).
+`main` is the one error boundary: user mistakes (`DllabError`, usage errors, OS errors such as
+a full disk, undecodable files, checkpoints that do not fit the model) print one line and exit
+2; Ctrl-C prints where to continue and exits 130; anything else is a bug: one line asking for
+`--debug` and a report, exit 1. `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,8 +20,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Column, Table
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
 
-from dllab.errors import DllabError
+from dllab.errors import ConfigError, DllabError, Interrupted
 
 app = typer.Typer(
     help="dllab: a deep-learning lab. Train, evaluate, export and serve.",
@@ -105,7 +112,18 @@ def run(
     if resume is not None and overrides:
         raise DllabError("--resume continues a run exactly as configured; drop the overrides")
     r = load_recipe(recipe, overrides or [])
-    run_recipe(r, run_dir=run_dir, resume=resume, echo=console.print)
+    try:
+        run_recipe(r, run_dir=run_dir, resume=resume, echo=console.print)
+    except Interrupted as exc:
+        # typer turns Ctrl-C into a silent exit 130: say here where to continue from.
+        folder = exc.run_dir
+        if (Path(folder) / "checkpoints" / "last.safetensors").is_file():
+            hint = f"continue with `dllab run {recipe} --resume {folder}`"
+        else:
+            again = shlex.join(["dllab", "run", recipe, *(overrides or [])])
+            again += f" --run-dir {shlex.quote(str(run_dir))}" if run_dir else ""
+            hint = f"no checkpoint yet in {folder}: start again with `{again}`"
+        raise _Stop(f"interrupted at step {exc.step}; {hint}", 130) from exc
 
 
 @app.command("eval")
@@ -150,11 +168,14 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
     format: Annotated[Format, typer.Option("--format", help="Export format.")] = Format.onnx,
     out: Annotated[Path | None, typer.Option(help="Output file.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out (and model.json beside it).")
+    ] = False,
 ) -> None:
     """Export a run's best model and check onnxruntime against PyTorch."""
     from dllab.deploy.export import export_onnx
 
-    res = export_onnx(run_dir, out)
+    res = export_onnx(run_dir, out, force=force)
     verdict = "ok" if res.ok else "MISMATCH"
     console.print(
         f"exported {res.path}; onnxruntime vs PyTorch max abs diff "
@@ -171,24 +192,35 @@ def runs(
     """Table of runs (folders under --root) with the metric each recipe promises."""
     from dllab.train.run_dir import list_runs
 
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise ConfigError(f"--root {root} {what}; pass the folder that holds your run folders")
     table = Table(_key_column("run"), "steps", "train s", "metric", "val", "test", "stop")
     for path, s in list_runs(root):
         if s is None:
-            table.add_row(path.name, "-", "-", "-", "-", "-", "unfinished")
+            state = "unreadable summary.json" if (path / "summary.json").exists() else "unfinished"
+            table.add_row(path.name, "-", "-", "-", "-", "-", state)
             continue
-        # Each recipe names the metric it promises; classification runs default to accuracy.
-        name = ((s.get("target") or {}).get("metric") or "test/accuracy").split("/")[-1]
-        best, test = s.get("best") or {}, s.get("test") or {}
-        table.add_row(
-            path.name,
-            str(s["steps"]),
-            f"{s['train_seconds']:.1f}",
-            name,
-            f"{best.get('val/' + name, float('nan')):.4f}",
-            f"{test.get('test/' + name, float('nan')):.4f}",
-            s["stop_reason"],
-        )
+        try:
+            table.add_row(path.name, *_summary_cells(s))
+        except (AttributeError, KeyError, TypeError, ValueError):  # one bad folder, one row
+            table.add_row(path.name, "-", "-", "-", "-", "-", "unreadable summary.json")
     console.print(table)
+
+
+def _summary_cells(s: dict) -> list[str]:
+    """The table cells of one run's summary.json (raises if it is not a run summary)."""
+    # Each recipe names the metric it promises; classification runs default to accuracy.
+    name = ((s.get("target") or {}).get("metric") or "test/accuracy").split("/")[-1]
+    best, test = s.get("best") or {}, s.get("test") or {}
+    return [
+        str(int(s["steps"])),
+        f"{s['train_seconds']:.1f}",
+        name,
+        f"{best.get('val/' + name, float('nan')):.4f}",
+        f"{test.get('test/' + name, float('nan')):.4f}",
+        str(s["stop_reason"]),
+    ]
 
 
 @app.command()
@@ -247,18 +279,116 @@ def data_download(
     console.print(f"{name} is ready in {path}")
 
 
+class _Stop(Exception):
+    """One line for stderr and an exit status, raised past typer (which would swallow Ctrl-C)."""
+
+    def __init__(self, line: str, status: int) -> None:
+        super().__init__(line)
+        self.status = status
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or choose a folder on another disk",
+    errno.EDQUOT: "free some space or choose a folder on another disk",
+    errno.EROFS: "choose a folder on a writable disk",
+    errno.ENOTDIR: "part of that path is a file, not a folder: choose another path",
+    errno.EACCES: "choose a path you are allowed to use, or change its permissions",
+    errno.EPERM: "choose a path you are allowed to use, or change its permissions",
+    errno.EISDIR: "that is a folder: name a file",
+    errno.ENOENT: "check the path",
+}
+_TENSOR_MISMATCH = re.compile(
+    r"size mismatch for (?P<size>\S+?): copying a param with shape torch\.Size\((?P<saved>.*?)\)"
+    r" from checkpoint, the shape in current model is torch\.Size\((?P<model>.*?)\)"
+    r'|Missing key\(s\) in state_dict: "(?P<missing>[^"]+)"'
+    r'|Unexpected key\(s\) in state_dict: "(?P<unexpected>[^"]+)"'
+)
+
+
+def _path_in_traceback(exc: BaseException) -> str | None:
+    """The path the innermost frame was working on (`path`, `self`, `file` locals), if any."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        for name in ("path", "self", "file", "filename", "tmp"):
+            value = tb.tb_frame.f_locals.get(name)
+            if isinstance(value, os.PathLike):
+                found = os.fspath(value)
+                break
+        tb = tb.tb_next
+    return found
+
+
+def _os_line(code: int, path: object) -> str:
+    meaning = os.strerror(code)
+    name = errno.errorcode.get(code, str(code))
+    hint = _OS_HINTS.get(code)
+    return f"{path}: {meaning} ({name})" + (f"; {hint}" if hint else "")
+
+
+def _one_line(exc: Exception) -> tuple[str, int]:
+    """What to print for `exc` (after "dllab: ") and the exit status."""
+    if isinstance(exc, _Stop):
+        return str(exc), exc.status
+    if isinstance(exc, UsageError):
+        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
+        return f"error: {exc.format_message().rstrip('.')}{where}", exc.exit_code
+    if isinstance(exc, DllabError):
+        return f"error: {exc}", 2
+    if isinstance(exc, OSError):
+        path = exc.filename or _path_in_traceback(exc) or "a file"
+        if exc.filename2:
+            path = f"{path} -> {exc.filename2}"
+        return "error: " + _os_line(exc.errno or 0, path), 2
+    if isinstance(exc, UnicodeDecodeError):
+        path = _path_in_traceback(exc) or "a file"
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        return (
+            f"error: {path} is not UTF-8 text (byte 0x{byte} at offset {exc.start}); "
+            "pass a UTF-8 text file (recipes are YAML)",
+            2,
+        )
+    if type(exc).__name__ == "SafetensorError" and (code := re.search(r"code: (\d+)", str(exc))):
+        # safetensors reports a failed write (say, a full disk) without the path
+        path = _path_in_traceback(exc) or "a checkpoint"
+        return "error: " + _os_line(int(code.group(1)), path), 2
+    if isinstance(exc, RuntimeError) and "Error(s) in loading state_dict" in str(exc):
+        m = _TENSOR_MISMATCH.search(str(exc))
+        if m and m["size"]:
+            what = f"tensor {m['size']} has shape {m['saved']} in the checkpoint"
+            what += f", {m['model']} in the model"
+        elif m:
+            what = f"tensor {m['missing'] or m['unexpected']} is " + (
+                "missing from the checkpoint" if m["missing"] else "not in the model"
+            )
+        else:
+            what = str(exc).splitlines()[0]
+        return (
+            f"error: the checkpoint does not fit the model: {what}; it was saved by another "
+            "model or config: use the run folder (and config.yaml) that made it",
+            2,
+        )
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return (
+        f"internal error: {type(exc).__name__}: {first}; this is a bug in dllab or a plugin: "
+        "rerun with --debug and report the traceback",
+        1,
+    )
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    """Entry point, and the one error boundary: every failure ends as one line on stderr."""
     argv = sys.argv[1:]
     debug = "--debug" in argv
     try:
-        app(args=argv, prog_name="dllab", standalone_mode=True)
-    except DllabError as exc:
-        if debug:
+        status = app(args=argv, prog_name="dllab", standalone_mode=False)
+    except NoArgsIsHelpError:
+        sys.exit(2)  # the help was printed
+    except Exception as exc:  # noqa: BLE001  the boundary: one line each, see _one_line
+        if debug and not isinstance(exc, (UsageError, _Stop)):
             raise
-        message = " ".join(str(exc).split())
-        print(f"dllab: error: {message}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        line, status = _one_line(exc)
+        print("dllab: " + " ".join(line.split()), file=sys.stderr)
+        sys.exit(status)
+    if status == 130:  # typer's silent answer to Ctrl-C outside training
         print("dllab: interrupted", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -29,3 +29,11 @@ class InputError(DllabError):
 
 class TrainingDiverged(DllabError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with what a user needs to continue: the step and run folder."""
+
+    def __init__(self, step: int, run_dir: object) -> None:
+        super().__init__(f"interrupted at step {step}")
+        self.step, self.run_dir = step, run_dir

@@ -7,6 +7,8 @@ weights once on the test split and writes the pictures, summary and report.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,7 @@ from torch import nn
 
 from dllab.config import Recipe, TaskConfig, load_resolved, recipe_to_yaml
 from dllab.envinfo import environment
-from dllab.errors import CheckpointError, ConfigError, TrainingDiverged
+from dllab.errors import CheckpointError, ConfigError, Interrupted, TrainingDiverged
 from dllab.plugins import import_modules
 from dllab.tasks import TASKS
 from dllab.train import distributed
@@ -33,7 +35,8 @@ from dllab.train.checkpoint import atomic_write_text, load_checkpoint
 from dllab.train.precision import autocast, resolve_precision
 from dllab.train.report import write_report
 from dllab.train.rng import seed_everything
-from dllab.train.run_dir import check_run_dir, new_run_dir
+from dllab.train.run_dir import ClaimedRunDir, check_run_dir, claim_run_dir
+from dllab.train.run_lock import RunLock
 from dllab.train.schedules import build_scheduler
 from dllab.train.trainer import Trainer
 
@@ -56,6 +59,7 @@ def build_trainer(
     extra_callbacks: list | None = None,
     progress: bool = True,
     precision: str | None = None,
+    config: dict[str, str] | None = None,
 ) -> Trainer:
     """The Trainer and callbacks a recipe asks for, in `precision` (default: the one this
     hardware runs well, `train/precision.py`: bf16 only where it is native)."""
@@ -93,6 +97,7 @@ def build_trainer(
             monitor=t.monitor,
             mode=t.monitor_mode,
             metadata=task.model_metadata(),
+            config=config,
         ),
     ]
     if progress:
@@ -128,6 +133,42 @@ def resolved_recipe(task: Any) -> Recipe:
     return recipe
 
 
+def config_record(recipe: Recipe) -> dict[str, str]:
+    """The resolved recipe as canonical JSON (sorted keys) and its sha256, kept in checkpoints.
+
+    Canonical JSON of the recipe, not config.yaml's text: a comment, key order or quoting in
+    the YAML changes nothing a run does, and run_recipe rewrites config.yaml on resume (an
+    old-format recipe migrated); the recipe itself is what must not change under a run.
+    """
+    text = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return {"sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "recipe": text}
+
+
+def config_changes(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, as `optim.lr: 0.003 -> 0.01`."""
+    changes = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key, "<unset>"), now.get(key, "<unset>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return changes
+
+
+def check_same_config(saved: dict[str, str] | None, now: dict[str, str], run_dir: Path) -> None:
+    """Refuse to resume a run whose config.yaml was edited after its last checkpoint (a
+    checkpoint older than this record has none to compare: it resumes as before)."""
+    if not saved or saved.get("sha256") == now["sha256"]:
+        return
+    changes = config_changes(json.loads(saved["recipe"]), json.loads(now["recipe"]))
+    raise CheckpointError(
+        f"{run_dir}/config.yaml was edited since the last checkpoint ({'; '.join(changes)}); "
+        f"restore config.yaml to resume the run as it was, or start a new run with these "
+        f"settings and a new --run-dir"
+    )
+
+
 def run_precision(run_dir: Path, recipe: Recipe, device: torch.device) -> str:
     """The precision a run trained in (env.json), as this hardware can run it."""
     try:
@@ -146,12 +187,47 @@ def run_recipe(
     extra_callbacks: list | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train `recipe` into a run folder (or continue the one at `resume`); returns the folder."""
+    """Train `recipe` into a run folder (or continue the one at `resume`); returns the folder.
+
+    The folder is locked for the whole run (`train/run_lock.py`; rank 0 only under torchrun):
+    a second run on it stops with the owner's PID. A new run that fails before its first
+    checkpoint removes what it wrote, so the same --run-dir can be used again.
+    """
+    owner: list[ClaimedRunDir | RunLock] = []  # filled once this process owns the folder
+    try:
+        return _run_recipe(recipe, run_dir, resume, echo, extra_callbacks, progress, owner)
+    except Exception:
+        for claim in owner:
+            if isinstance(claim, ClaimedRunDir):
+                with contextlib.suppress(OSError):  # never hide the error that got us here
+                    claim.discard_if_unstarted()
+        raise
+    finally:
+        for claim in owner:
+            claim.release()
+
+
+def _run_recipe(
+    recipe: Recipe,
+    run_dir: Path | None,
+    resume: Path | None,
+    echo: Callable[[str], None],
+    extra_callbacks: list | None,
+    progress: bool,
+    owner: list[ClaimedRunDir | RunLock],
+) -> Path:
     rank, local_rank, world = distributed.world_info()
     state = None
     if resume is not None:
         run_dir = check_run_dir(resume)
         recipe = load_resolved(run_dir / "config.yaml")
+        if rank == 0:
+            owner.append(RunLock(run_dir).acquire(recipe.name))
+        if not (run_dir / "checkpoints" / "last.safetensors").exists():
+            raise CheckpointError(
+                f"{run_dir} has no checkpoint yet: start it again with "
+                f"`dllab run {recipe.name} --run-dir {run_dir}`"
+            )
         state = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
         if (run_dir / "summary.json").exists():
             raise CheckpointError(
@@ -164,6 +240,12 @@ def run_recipe(
             )
     task = build_task(recipe, resolved=resume is not None)  # options checked before any work
     recipe = resolved_recipe(task)
+    config = config_record(recipe)
+    if state is not None:
+        check_same_config(state.get("config"), config, run_dir)  # type: ignore[arg-type]
+    for held in owner:  # resuming, and every check passed: only now is the folder changed
+        if isinstance(held, RunLock):
+            held.record_owner()
     _configure_torch(recipe)
     device = distributed.pick_device(recipe.train.device, local_rank)
     distributed.init_distributed(device)
@@ -172,7 +254,9 @@ def run_recipe(
     if state is not None:
         precision = run_precision(run_dir, recipe, device)  # type: ignore[arg-type]
     if resume is None:
-        run_dir = Path(distributed.broadcast_text(str(new_run_dir(recipe.name, run_dir))))
+        if main:
+            owner.append(claim_run_dir(recipe.name, run_dir))
+        run_dir = Path(distributed.broadcast_text(str(owner[0].path) if main else ""))
     assert run_dir is not None
     seed_everything(recipe.train.seed)
     task.setup(rank=rank, world=world)
@@ -188,14 +272,15 @@ def run_recipe(
         echo(f"{'resuming' if state else 'training'} {recipe.name} on {device}{procs} -> {run_dir}")
         if precision_note:
             echo(precision_note)
-    trainer = build_trainer(
-        recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress, precision
-    )
+    args = (recipe, task, model, optimizer, run_dir, device, extra_callbacks, progress)
+    trainer = build_trainer(*args, precision, config)
     try:
         final = trainer.fit(task, model, optimizer, resume=state)
     except TrainingDiverged:
         distributed.cleanup()
         raise
+    except KeyboardInterrupt as exc:  # the CLI says where to continue from
+        raise Interrupted(trainer.state.step, run_dir) from exc
     distributed.cleanup()
     if not main:
         return run_dir

@@ -248,6 +248,11 @@ def download(name: str, dest: str | Path | None = None, *, progress: bool = True
         return locate(name)  # shipped by a Python package: nothing to download
     if not spec.files:
         raise ConfigError(f"{name!r} is your own data: there is nothing to download")
+    if dest and Path(dest).expanduser().exists() and not Path(dest).expanduser().is_dir():
+        raise ConfigError(
+            f"--dest {dest} is a file, not a folder; pass a folder (the data goes into "
+            f"<folder>/{spec.name})"
+        )
     folder = (Path(dest).expanduser() if dest else default_root()) / spec.name
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)

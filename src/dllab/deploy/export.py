@@ -220,6 +220,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:160] if text else ""
 
 
+def _refuse_to_overwrite(*paths: Path) -> None:
+    existing = [str(p) for p in paths if p.exists() or p.is_symlink()]
+    if existing:
+        raise InputError(
+            f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+            "nothing was written: pass --force to replace, or choose another --out"
+        )
+
+
 def _trained_precision(run_dir: Path) -> str | None:
     try:
         return json.loads((run_dir / "env.json").read_text("utf-8")).get("precision")
@@ -227,9 +236,15 @@ def _trained_precision(run_dir: Path) -> str | None:
         return None
 
 
-def export_onnx(run_dir: Path, out: Path | None = None) -> ExportResult:
+def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) -> ExportResult:
     """Write `run_dir/export/model.onnx` (dynamic batch; dynamic sequence for text) and check
-    it with onnxruntime against PyTorch on the example and on inputs of other sizes."""
+    it with onnxruntime against PyTorch on the example and on inputs of other sizes.
+
+    A file named by `out` (or the `model.json` beside it) that already exists is replaced
+    only with `force`; the default file in the run folder is the run's own and is refreshed.
+    """
+    if out is not None and not force:
+        _refuse_to_overwrite(out, out.with_name("model.json"))
     try:
         import onnx
         import onnxruntime  # noqa: F401

@@ -111,6 +111,8 @@ class Checkpoint(Callback):
     """Keeps `last.safetensors` (every N steps and each validation) and `best.safetensors`.
 
     Best is judged on the validation metric only — never on the test split. Writes are atomic.
+    `config` (the resolved recipe's fingerprint, `experiment.config_record`) goes into
+    `last.safetensors`, so `--resume` can tell whether config.yaml was edited since.
     """
 
     def __init__(
@@ -121,9 +123,11 @@ class Checkpoint(Callback):
         monitor: str = "val/accuracy",
         mode: str = "max",
         metadata: dict[str, Any] | None = None,
+        config: dict[str, str] | None = None,
     ) -> None:
         self.folder, self.every, self.monitor, self.mode = folder, every, monitor, mode
         self.metadata = metadata or {}
+        self.config = config
         self.best: float | None = None
         self.best_step = -1
 
@@ -153,6 +157,8 @@ class Checkpoint(Callback):
         if is_main_process():
             state = trainer.state_dict()
             state["meta"] = self.metadata
+            if self.config is not None:
+                state["config"] = self.config
             save_checkpoint(self.folder / "last.safetensors", state)
 
     def state_dict(self) -> dict[str, Any]:

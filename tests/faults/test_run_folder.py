@@ -1,0 +1,183 @@
+"""A run folder is owned (issue 13, item 1): one process at a time, a stale lock taken over, an
+edited config refused on resume, and a run that fails before its first checkpoint leaves its
+--run-dir reusable. Each case checks the exit status, the one stderr line, and that no file
+that existed changed (sha256 before and after, the lock file's record of its owner included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+QUICK = ["train.max_steps=4", "schedule.name=none", "train.checkpoint_every=1"]
+
+# Trains quickstart into argv[1] (overrides argv[2:]); after optimizer step 2 (checkpointed,
+# as checkpoint_every=1 and Checkpoint runs first) it says "ready" and then sleeps (HOLD) or
+# SIGKILLs itself (KILL). With train.checkpoint_every=0 there is no checkpoint at that point.
+CHILD = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from dllab.config import load_recipe
+    from dllab.experiment import run_recipe
+    from dllab.train.callbacks import Callback
+
+    class At2(Callback):
+        def on_train_batch_end(self, trainer, out):
+            if trainer.state.step == 2:
+                print("ready", flush=True)
+                if os.environ["MODE"] == "KILL":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                time.sleep(600)
+
+    recipe = load_recipe("quickstart", sys.argv[2:])
+    run_recipe(recipe, run_dir=Path(sys.argv[1]), extra_callbacks=[At2()], progress=False)
+""")
+
+
+def dllab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "dllab", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def start_child(cwd: Path, run: str, mode: str, *overrides: str) -> subprocess.Popen:
+    """The CHILD script, returned once it has trained two steps (it printed "ready")."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, run, *overrides],
+        cwd=cwd,
+        env={**os.environ, "MODE": mode, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in child.stdout:  # type: ignore[union-attr]
+        if line.strip() == "ready":
+            return child
+    child.wait(timeout=60)
+    raise AssertionError(f"child ended before step 2: {child.stderr.read()}")  # type: ignore[union-attr]
+
+
+def killed_run(cwd: Path, run: str, *overrides: str) -> Path:
+    child = start_child(cwd, run, "KILL", *overrides)
+    assert child.wait(timeout=60) == -signal.SIGKILL
+    return cwd / run
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def one_line(out: subprocess.CompletedProcess) -> str:
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def test_a_second_run_on_a_held_folder_exits_2_naming_the_owner(tmp_path):
+    child = start_child(tmp_path, "runs/a", "HOLD", *QUICK)
+    try:
+        run = tmp_path / "runs" / "a"
+        before = hashes(run)
+        assert {"config.yaml", "metrics.jsonl", "checkpoints/last.safetensors"} <= set(before)
+        for how in (["--run-dir", "runs/a"], ["--resume", "runs/a"]):
+            extra = QUICK if how[0] == "--run-dir" else []
+            out = dllab("run", "quickstart", *extra, *how, cwd=tmp_path)
+            assert out.returncode == 2, out.stderr
+            line = one_line(out)
+            assert f"PID {child.pid}" in line and "--resume runs/a" in line, line
+            assert hashes(run) == before
+        assert child.poll() is None  # the owner is untouched, still training
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+
+
+def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path):
+    run = killed_run(tmp_path, "runs/a", *QUICK)
+    assert (run / ".lock").exists() and not (run / "summary.json").exists()
+    out = dllab("run", "quickstart", "--resume", "runs/a", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (run / "summary.json").exists()
+
+
+def test_resume_after_config_yaml_was_edited_refuses_naming_the_key(tmp_path):
+    run = killed_run(tmp_path, "runs/a", *QUICK)
+    original = (run / "config.yaml").read_text()
+    config = yaml.safe_load(original)
+    assert config["optim"]["lr"] == 0.003
+    config["optim"]["lr"] = 0.01
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    before = hashes(run)
+
+    out = dllab("run", "quickstart", "--resume", "runs/a", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    line = one_line(out)
+    assert "optim.lr: 0.003 -> 0.01" in line and "new --run-dir" in line, line
+    assert "restore config.yaml" in line
+    assert hashes(run) == before
+
+    (run / "config.yaml").write_text(original)  # restored: resumes as it was
+    out = dllab("run", "quickstart", "--resume", "runs/a", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_its_run_dir_reusable(tmp_path):
+    out = dllab(
+        "run", "quickstart", *QUICK, "model.kwargs.bogus=1", "--run-dir", "runs/a", cwd=tmp_path
+    )
+    assert out.returncode == 2
+    assert "bogus" in one_line(out)
+    assert not (tmp_path / "runs").exists()  # it created runs/a (and runs): both removed
+
+    (tmp_path / "mine").mkdir()  # a folder the user made stays, empty
+    out = dllab(
+        "run", "quickstart", *QUICK, "model.kwargs.bogus=1", "--run-dir", "mine", cwd=tmp_path
+    )
+    assert out.returncode == 2 and list((tmp_path / "mine").iterdir()) == []
+
+    for run in ("runs/a", "mine"):
+        out = dllab("run", "quickstart", *QUICK, "--run-dir", run, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_started_again_not_resumed(tmp_path):
+    run = killed_run(tmp_path, "runs/a", *QUICK[:2], "train.checkpoint_every=0")
+    assert not (run / "checkpoints" / "last.safetensors").exists()
+    before = hashes(run)
+    out = dllab("run", "quickstart", "--resume", "runs/a", cwd=tmp_path)
+    assert out.returncode == 2
+    line = one_line(out)
+    assert "no checkpoint yet" in line
+    assert "`dllab run quickstart --run-dir runs/a`" in line, line
+    assert hashes(run) == before
+
+    out = dllab("run", "quickstart", *QUICK, "--run-dir", "runs/a", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (run / "summary.json").exists()
+
+
+def test_a_folder_with_a_run_to_resume_is_never_reused(tmp_path):
+    run = killed_run(tmp_path, "runs/a", *QUICK)
+    before = hashes(run)
+    out = dllab("run", "quickstart", *QUICK, "--run-dir", "runs/a", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--resume runs/a" in one_line(out)
+    assert hashes(run) == before
