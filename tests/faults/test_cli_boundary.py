@@ -138,6 +138,9 @@ def test_ctrl_c_during_training_says_where_to_continue(tmp_path, args, after, hi
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test runner started in the background inherits SIGINT ignored, and so would the
+        # child (Python then never raises KeyboardInterrupt): give it the default handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
