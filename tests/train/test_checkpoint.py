@@ -97,3 +97,24 @@ def test_a_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
         save_checkpoint(path, {"v": 2})
     assert load_checkpoint(path)["v"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]
+
+
+def test_run_files_get_the_permissions_the_umask_gives(tmp_path):
+    """config.yaml, summary.json and checkpoints were 0600 while PNGs were 0644."""
+    import os
+    import stat
+
+    import torch
+
+    from dllab.train.checkpoint import atomic_write_text, save_checkpoint
+    from dllab.viz.figure import new_figure, save_figure
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "config.yaml", "a: 1\n")
+        save_checkpoint(tmp_path / "last.safetensors", {"w": torch.zeros(2)})
+        save_figure(new_figure(2, 2), tmp_path / "curves.png")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"config.yaml": 0o640, "last.safetensors": 0o640, "curves.png": 0o640}

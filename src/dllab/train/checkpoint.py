@@ -63,6 +63,24 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, then put it back
+    os.umask(mask)
+    return mask
+
+
+def _usual_permissions(tmp: str) -> None:
+    """`mkstemp` files are private (0600); a run's files get what the umask gives, like PNGs."""
+    os.chmod(tmp, 0o666 & ~_umask())
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +90,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -94,6 +113,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         save_file(tensors, tmp, metadata=header)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        _usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
