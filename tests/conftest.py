@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,7 +36,30 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
-SHARED_SESSION = {"quick_run"}  # session-scoped fixtures that are worth building only once
+
+def run_dllab(
+    *args: str, cwd: Path, timeout: float = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m dllab ARGS` and capture its output (never raises on failure)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "dllab", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def dllab():
+    """The real `dllab` command as a function: `dllab("run", "quickstart", cwd=tmp_path)`."""
+    return run_dllab
+
+
+# Session-scoped fixtures worth building only once (a short training run each)
+SHARED_SESSION = {"quick_run", "finished_run"}
 HEAVY_FIRST = ("integration", "lessons", "tasks", "deploy")  # top-level folders under tests/
 GROUPS_KEY = "dllab_groups_file"  # workerinput: where the workers write {node id: group}
 GROUPS_FILE = pytest.StashKey[str]()  # the same path, in the controller

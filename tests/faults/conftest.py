@@ -1,29 +1,12 @@
-"""Helpers for the fault suite: the real `dllab` command in a subprocess, and file hashes."""
+"""Helpers for the fault suite: file hashes, the one-line error check, a finished run."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def run_dllab(
-    *args: str, cwd: Path, timeout: float = 300, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    """Run `python -m dllab ARGS` and capture its output (never raises on failure)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "dllab", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def hashes(*roots: Path) -> dict[Path, str]:
@@ -42,15 +25,9 @@ def one_line(out: subprocess.CompletedProcess, status: int = 2) -> str:
 
 
 @pytest.fixture(scope="session")
-def dllab():
-    """The `dllab` command as a function: `dllab("run", "quickstart", cwd=tmp_path)`."""
-    return run_dllab
-
-
-@pytest.fixture(scope="session")
-def finished_run(tmp_path_factory) -> Path:
+def finished_run(tmp_path_factory, dllab) -> Path:
     """One short quickstart run shared by the cases that need a trained run folder."""
     root = tmp_path_factory.mktemp("faults")
-    out = run_dllab("run", "quickstart", "train.max_epochs=1", "--run-dir", "runs/q", cwd=root)
+    out = dllab("run", "quickstart", "train.max_epochs=1", "--run-dir", "runs/q", cwd=root)
     assert out.returncode == 0, out.stderr
     return root / "runs" / "q"

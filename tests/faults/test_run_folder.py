@@ -6,7 +6,6 @@ that existed changed (sha256 before and after, the lock file's record of its own
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -15,6 +14,8 @@ import textwrap
 from pathlib import Path
 
 import yaml
+
+from .conftest import hashes, one_line
 
 QUICK = ["train.max_steps=4", "schedule.name=none", "train.checkpoint_every=1"]
 
@@ -41,18 +42,6 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def dllab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "dllab", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def start_child(cwd: Path, run: str, mode: str, *overrides: str) -> subprocess.Popen:
     """The CHILD script, returned once it has trained two steps (it printed "ready")."""
     child = subprocess.Popen(
@@ -76,27 +65,13 @@ def killed_run(cwd: Path, run: str, *overrides: str) -> Path:
     return cwd / run
 
 
-def hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder`."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def one_line(out: subprocess.CompletedProcess) -> str:
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr
-    return lines[0]
-
-
-def test_a_second_run_on_a_held_folder_exits_2_naming_the_owner(tmp_path):
+def test_a_second_run_on_a_held_folder_exits_2_naming_the_owner(tmp_path, dllab):
     child = start_child(tmp_path, "runs/a", "HOLD", *QUICK)
     try:
         run = tmp_path / "runs" / "a"
         before = hashes(run)
-        assert {"config.yaml", "metrics.jsonl", "checkpoints/last.safetensors"} <= set(before)
+        expected = {"config.yaml", "metrics.jsonl", "checkpoints/last.safetensors"}
+        assert {run / name for name in expected} <= set(before)
         for how in (["--run-dir", "runs/a"], ["--resume", "runs/a"]):
             extra = QUICK if how[0] == "--run-dir" else []
             out = dllab("run", "quickstart", *extra, *how, cwd=tmp_path)
@@ -110,7 +85,7 @@ def test_a_second_run_on_a_held_folder_exits_2_naming_the_owner(tmp_path):
         child.wait(timeout=60)
 
 
-def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path):
+def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path, dllab):
     run = killed_run(tmp_path, "runs/a", *QUICK)
     assert (run / ".lock").exists() and not (run / "summary.json").exists()
     out = dllab("run", "quickstart", "--resume", "runs/a", cwd=tmp_path)
@@ -118,7 +93,7 @@ def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path):
     assert (run / "summary.json").exists()
 
 
-def test_resume_after_config_yaml_was_edited_refuses_naming_the_key(tmp_path):
+def test_resume_after_config_yaml_was_edited_refuses_naming_the_key(tmp_path, dllab):
     run = killed_run(tmp_path, "runs/a", *QUICK)
     original = (run / "config.yaml").read_text()
     config = yaml.safe_load(original)
@@ -139,7 +114,7 @@ def test_resume_after_config_yaml_was_edited_refuses_naming_the_key(tmp_path):
     assert out.returncode == 0, out.stderr
 
 
-def test_a_run_that_fails_before_its_first_checkpoint_leaves_its_run_dir_reusable(tmp_path):
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_its_run_dir_reusable(tmp_path, dllab):
     out = dllab(
         "run", "quickstart", *QUICK, "model.kwargs.bogus=1", "--run-dir", "runs/a", cwd=tmp_path
     )
@@ -158,7 +133,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_its_run_dir_reusabl
         assert out.returncode == 0, out.stderr
 
 
-def test_a_run_killed_before_its_first_checkpoint_is_started_again_not_resumed(tmp_path):
+def test_a_run_killed_before_its_first_checkpoint_is_started_again_not_resumed(tmp_path, dllab):
     run = killed_run(tmp_path, "runs/a", *QUICK[:2], "train.checkpoint_every=0")
     assert not (run / "checkpoints" / "last.safetensors").exists()
     before = hashes(run)
@@ -174,7 +149,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_started_again_not_resumed(t
     assert (run / "summary.json").exists()
 
 
-def test_a_folder_with_a_run_to_resume_is_never_reused(tmp_path):
+def test_a_folder_with_a_run_to_resume_is_never_reused(tmp_path, dllab):
     run = killed_run(tmp_path, "runs/a", *QUICK)
     before = hashes(run)
     out = dllab("run", "quickstart", *QUICK, "--run-dir", "runs/a", cwd=tmp_path)
