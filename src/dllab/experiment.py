@@ -33,7 +33,7 @@ from dllab.train.callbacks import (
 )
 from dllab.train.checkpoint import atomic_write_text, load_checkpoint
 from dllab.train.precision import autocast, resolve_precision
-from dllab.train.report import write_report
+from dllab.train.report import format_value, write_report
 from dllab.train.rng import seed_everything
 from dllab.train.run_dir import ClaimedRunDir, check_run_dir, claim_run_dir
 from dllab.train.run_lock import RunLock
@@ -169,12 +169,17 @@ def check_same_config(saved: dict[str, str] | None, now: dict[str, str], run_dir
     )
 
 
+def trained_precision(run_dir: Path) -> str | None:
+    """The precision a run trained in, as its env.json records it (None if unreadable)."""
+    try:
+        return json.loads((run_dir / "env.json").read_text("utf-8")).get("precision")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def run_precision(run_dir: Path, recipe: Recipe, device: torch.device) -> str:
     """The precision a run trained in (env.json), as this hardware can run it."""
-    try:
-        recorded = json.loads((run_dir / "env.json").read_text("utf-8")).get("precision")
-    except (OSError, json.JSONDecodeError):
-        recorded = None
+    recorded = trained_precision(run_dir)
     return resolve_precision(recorded or recipe.train.precision, device)[0]
 
 
@@ -294,18 +299,16 @@ def _run_recipe(
 def closing_lines(summary: dict[str, Any]) -> list[str]:
     """What a user reads last: the test metrics, then whether the recipe's target was met."""
     test = summary.get("test") or {}
-    lines = ["test: " + ", ".join(f"{k.split('/', 1)[-1]} {_fmt(v)}" for k, v in test.items())]
+    lines = [
+        "test: " + ", ".join(f"{k.split('/', 1)[-1]} {format_value(v)}" for k, v in test.items())
+    ]
     target = summary.get("target")
     if target:
         verdict = "met" if target["met"] else "NOT met"
         lines.append(
-            f"target {target['value']:g} {target['metric']}: {verdict} ({_fmt(target['reached'])})"
+            f"target {target['value']:g} {target['metric']}: {verdict} ({format_value(target['reached'])})"
         )
     return lines
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def finish_run(

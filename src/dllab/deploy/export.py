@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from dllab.errors import InputError
-from dllab.experiment import load_trained, task_class
+from dllab.experiment import load_trained, task_class, trained_precision
 from dllab.tasks.example_inputs import text_sizes, token_batch
 from dllab.train.checkpoint import atomic_write_text
 from dllab.train.protocol import ExampleInput
@@ -229,13 +229,6 @@ def _refuse_to_overwrite(*paths: Path) -> None:
         )
 
 
-def _trained_precision(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "env.json").read_text("utf-8")).get("precision")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) -> ExportResult:
     """Write `run_dir/export/model.onnx` (dynamic batch; dynamic sequence for text) and check
     it with onnxruntime against PyTorch on the example and on inputs of other sizes.
@@ -269,7 +262,7 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
             onnx_meta["notes"] = attempt.spec.notes
         # The graph computes in fp32 whatever the run trained in (ONNX Runtime's CPU kernels
         # are fp32; quantisation is `dllab compress`); model.json says which it was.
-        onnx_meta["trained_precision"] = _trained_precision(run_dir)
+        onnx_meta["trained_precision"] = trained_precision(run_dir)
         described = {**meta, "onnx": onnx_meta}
         proto = onnx.load(attempt.path)
         entry = proto.metadata_props.add()

@@ -11,7 +11,8 @@ from dllab.config import Recipe
 from dllab.train.checkpoint import atomic_write_text
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A metric as the report and the run's last lines show it (4 decimals)."""
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
@@ -22,7 +23,7 @@ def _metrics_table(summary: dict[str, Any]) -> list[str]:
             if k != "step":
                 rows.append(
                     f"| {'validation (best)' if split == 'best' else 'test'} "
-                    f"| {k.split('/')[-1]} | {_fmt(v)} |"
+                    f"| {k.split('/')[-1]} | {format_value(v)} |"
                 )
     return rows
 
@@ -84,7 +85,7 @@ def write_report(
         verdict = "met" if target["met"] else "NOT met"
         lines.append(
             f"- target: {target['metric']} >= {target['value']} -> "
-            f"{_fmt(target['reached'])} ({verdict})"
+            f"{format_value(target['reached'])} ({verdict})"
         )
     lines += [
         "",
