@@ -6,6 +6,7 @@ module reads YAML. Every field says what it does and why its default.
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,9 @@ class DataConfig(_Strict):
     name: str = "digits"  # dataset in the catalog (`dllab data list`), or "folder"
     path: str | None = None  # root of the user's image folder when name == "folder"
     data_dir: str | None = None  # first place to look for files (before $DLLAB_DATA)
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # carved from train; picks best/early stop
+    # carved from train; picks the best checkpoint and early stopping (never empty: an empty
+    # validation set scores 0 and freezes the best checkpoint at the first validation)
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # only for datasets without a test split
     batch_size: int = Field(64, ge=1)  # per device, per micro-batch
     eval_batch_size: int = Field(1000, ge=1)  # evaluation has no backward pass: go big
@@ -105,6 +108,29 @@ class ScheduleConfig(_Strict):
     follow_time: bool = False
     min_lr: float = Field(0.0, ge=0)  # cosine floor
 
+    def too_short(self, total_steps: int, where: str) -> str | None:
+        """Why this schedule cannot run over `total_steps` optimizer steps (None if it can).
+
+        One-cycle divides by the length of each phase, so a phase under one step ends in a
+        division by zero inside torch; a warmup longer than the run never reaches the peak.
+        """
+        if self.name == "onecycle":
+            rise = self.pct_start * total_steps
+            if rise < 2 or total_steps - rise < 2:
+                need = math.ceil(2 / min(self.pct_start, 1 - self.pct_start) - 1e-9)
+                return (
+                    f"schedule onecycle needs at least 2 steps rising and 2 falling, but "
+                    f"{where} gives {total_steps} steps (schedule.pct_start={self.pct_start}); "
+                    f"allow at least {need} steps or use schedule.name=cosine"
+                )
+        if self.name == "inverse-sqrt" and self.warmup_steps > total_steps:
+            return (
+                f"schedule.warmup_steps={self.warmup_steps} is longer than the {total_steps} "
+                f"steps {where} gives: the learning rate would never reach its peak; lower "
+                "schedule.warmup_steps"
+            )
+        return None
+
 
 class TrainConfig(_Strict):
     max_epochs: int = Field(10, ge=1)
@@ -156,6 +182,24 @@ class Recipe(_Strict):
                 "schedule.follow_time needs train.max_time and a schedule with an end ("
                 f"{', '.join(TIMED_SCHEDULES)}), got schedule.name={self.schedule.name!r}, "
                 f"train.max_time={self.train.max_time}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_fits_max_steps(self) -> Recipe:
+        steps = self.train.max_steps
+        if steps is not None:
+            problem = self.schedule.too_short(steps, f"train.max_steps={steps}")
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _precision_runs_on_device(self) -> Recipe:
+        if self.train.precision == "fp16" and self.train.device in ("cpu", "mps"):
+            raise ValueError(
+                f"train.precision=fp16 needs CUDA, not train.device={self.train.device}; "
+                "use bf16 (or fp32)"
             )
         return self
 

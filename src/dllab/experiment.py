@@ -21,6 +21,7 @@ from dllab.config import Recipe, TaskConfig, load_resolved, recipe_to_yaml
 from dllab.envinfo import environment
 from dllab.errors import CheckpointError, ConfigError, Interrupted, TrainingDiverged
 from dllab.plugins import import_modules
+from dllab.registry import closest
 from dllab.tasks import TASKS
 from dllab.train import distributed
 from dllab.train.callbacks import (
@@ -72,6 +73,10 @@ def build_trainer(
             )
 
         def scheduler(trainer: Trainer) -> Any:  # sized once the Trainer has planned its steps
+            where = f"{t.max_epochs} epochs of {trainer.steps_per_epoch} steps"
+            problem = recipe.schedule.too_short(trainer.total_steps, where)
+            if problem:  # the data turned out smaller than train.max_steps promised
+                raise ConfigError(problem)
             return build_scheduler(
                 recipe.schedule,
                 optimizer,
@@ -124,6 +129,19 @@ def build_task(recipe: Recipe, *, resolved: bool = False) -> Any:
     if resolved:
         recipe = task_cls.migrate(recipe)
     return task_cls(recipe=recipe)
+
+
+def check_monitor(recipe: Recipe, task: Any) -> None:
+    """Refuse a `train.monitor` the task never reports, before any data is loaded."""
+    if task.metric_names is None:
+        return  # a plugin that does not declare them: checked at the first validation
+    valid = ["val/loss", *(f"val/{name}" for name in task.metric_names)]
+    if recipe.train.monitor not in valid:
+        hint = closest(recipe.train.monitor, valid)
+        raise ConfigError(
+            f"train.monitor={recipe.train.monitor!r} is not a validation metric of task "
+            f"{task.name!r}; " + (hint or "") + f" (it reports {', '.join(valid)})"
+        )
 
 
 def resolved_recipe(task: Any) -> Recipe:
@@ -179,8 +197,10 @@ def trained_precision(run_dir: Path) -> str | None:
 
 def run_precision(run_dir: Path, recipe: Recipe, device: torch.device) -> str:
     """The precision a run trained in (env.json), as this hardware can run it."""
-    recorded = trained_precision(run_dir)
-    return resolve_precision(recorded or recipe.train.precision, device)[0]
+    recorded = trained_precision(run_dir) or recipe.train.precision
+    if recorded == "fp16" and device.type != "cuda":
+        return "fp32"  # fp16 training keeps fp32 weights: a CPU evaluates them as they are
+    return resolve_precision(recorded, device)[0]
 
 
 def run_recipe(
@@ -244,6 +264,7 @@ def _run_recipe(
                 f"{run_dir}/checkpoints/last.safetensors holds no training state to resume from"
             )
     task = build_task(recipe, resolved=resume is not None)  # options checked before any work
+    check_monitor(recipe, task)
     recipe = resolved_recipe(task)
     config = config_record(recipe)
     if state is not None:

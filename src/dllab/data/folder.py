@@ -9,6 +9,10 @@ stretched).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,21 +38,47 @@ SPLITS = ("train", "val", "test")
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
+PIXEL_LIMIT_VARIABLE = "DLLAB_MAX_IMAGE_PIXELS"
+_TOO_BIG = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
 def _unreadable(path: Path, error: object) -> DataError:
+    if isinstance(error, _TOO_BIG):
+        return DataError(
+            f"image {path} has more pixels than the limit of {Image.MAX_IMAGE_PIXELS:,} "
+            f"(Pillow's guard against decompression bombs); if it is genuine, raise the limit "
+            f"with {PIXEL_LIMIT_VARIABLE}=<pixels>, or shrink the image"
+        )
     return DataError(
         f"cannot read image {path} ({error}); replace it with a valid PNG/JPEG or remove it"
     )
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """`Image.open` under the pixel limit (default Pillow's 89.5 Mpx; `DLLAB_MAX_IMAGE_PIXELS`
+    raises it), over which an image is refused at once rather than decoded into gigabytes."""
+    limit = os.environ.get(PIXEL_LIMIT_VARIABLE)
+    if limit:
+        try:
+            Image.MAX_IMAGE_PIXELS = int(limit)
+        except ValueError:
+            raise DataError(f"{PIXEL_LIMIT_VARIABLE}={limit!r} is not a whole number") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            yield im
 
 
 def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor:
     """One image as a uint8 tensor (channels, image_size, image_size); DataError if unreadable."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             im = im.convert("L" if channels == 1 else "RGB")
             im = ImageOps.fit(im, (image_size, image_size), Image.Resampling.BILINEAR)
             array = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, *_TOO_BIG) as e:
         raise _unreadable(path, e) from None
     if channels == 1:
         array = array[:, :, None]
@@ -58,9 +88,9 @@ def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor
 def image_properties(path: Path) -> tuple[int, int]:
     """(shorter side, channels 1 or 3) of one image, read from its header only."""
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             return min(im.size), 1 if im.mode in _GREY_MODES else 3
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, *_TOO_BIG) as e:
         raise _unreadable(path, e) from None
 
 
@@ -108,7 +138,8 @@ def _images(folder: Path) -> list[Path]:
 def scan_folder(root: str | Path) -> FolderLayout:
     """List the classes and image files under `root` (no image is opened).
 
-    Raises DataError when `root` is missing, has no class folders, or holds no images.
+    Raises DataError when `root` is missing, has no class folders, holds no images, or has
+    images of one class only.
     """
     root = Path(root).expanduser()
     layout_hint = "expected ROOT/CLASS/*.png or ROOT/train/CLASS/*.png (also .jpg, …)"
@@ -129,4 +160,10 @@ def scan_folder(root: str | Path) -> FolderLayout:
     first = "train" if split_dirs else "all"
     if not splits[first]:
         raise DataError(f"no images found under {parents[first]}; {layout_hint}")
+    found = sorted({classes[label] for _, label in splits[first]})
+    if len(found) < 2:  # a classifier needs a second class to tell apart
+        raise DataError(
+            f"{parents[first]} has images of one class only ({found[0]}/); a classifier "
+            f"needs at least 2 class folders with images; {layout_hint}"
+        )
     return FolderLayout(classes, splits)

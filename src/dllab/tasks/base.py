@@ -72,6 +72,10 @@ class BaseTask:
     automatic_optimization: ClassVar[bool] = True  # False: `training_step` steps optimisers
     # Why `dllab export` refuses this task, when its result is not one forward pass
     not_exportable: ClassVar[str] = "its task defines no example input"
+    # The names `metrics` computes (validation reports them as val/<name>, beside val/loss),
+    # known before any data is loaded, so a wrong train.monitor is refused before work starts.
+    # None: unknown until the first validation (a plugin may leave it so).
+    metric_names: ClassVar[tuple[str, ...] | None] = None
     options: TaskOptions
 
     def __init__(self, recipe: Recipe) -> None:

@@ -166,6 +166,7 @@ class LanguageModelTask(BaseTask):
     """Task for `dllab run` recipes that train a character-level GPT on People's Daily."""
 
     name = "language_model"
+    metric_names = ("perplexity", "nll", "perplexity_unigram")
     Options = LanguageModelOptions
     options: LanguageModelOptions
     not_exportable = (

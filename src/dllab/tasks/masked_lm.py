@@ -101,6 +101,7 @@ class MaskedLMTask(BaseTask):
     """Task for `dllab run` recipes that pretrain a BERT encoder by masked LM."""
 
     name = "masked_lm"
+    metric_names = ("accuracy", "perplexity")
     Options = MaskedLMOptions
     options: MaskedLMOptions
     not_exportable = (

@@ -113,6 +113,9 @@ def _to_tag_lists(ids: torch.Tensor, lengths: torch.Tensor) -> list[list[str]]:
     return [[TAGS[i] for i in seq] for seq in ids.long().split(lengths.tolist())]
 
 
+KINDS = sorted({t[2:] for t in TAGS if t != "O"})  # entity types: LOC, ORG, PER
+
+
 class EntityF1(Metric):
     """Entity-level precision, recall and F1 (seqeval), overall (micro) and per type.
 
@@ -145,7 +148,7 @@ class EntityF1(Metric):
         micro = report["micro avg"]
         out = {k: micro[k] for k in ("precision", "recall")}
         out["f1"] = micro["f1-score"]
-        for kind in sorted({t[2:] for t in TAGS if t != "O"}):
+        for kind in KINDS:
             row = report.get(kind, {"precision": 0.0, "recall": 0.0, "f1-score": 0.0})
             out[f"precision_{kind}"] = row["precision"]
             out[f"recall_{kind}"] = row["recall"]
@@ -159,6 +162,12 @@ class NERTask(BaseTask):
     """Task for `dllab run` recipes that tag entities in the People's Daily corpus."""
 
     name = "ner"
+    metric_names = (
+        "precision",
+        "recall",
+        "f1",
+        *(f"{score}_{kind}" for kind in KINDS for score in ("precision", "recall", "f1")),
+    )
     Options = NEROptions
     options: NEROptions
     not_exportable = (

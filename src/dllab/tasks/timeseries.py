@@ -191,6 +191,12 @@ class TimeSeriesTask(BaseTask):
     """Task for `dllab run` recipes that forecast a univariate series (`data.name`)."""
 
     name = "timeseries"
+    metric_names = (
+        "mae",
+        "rmse",
+        *(f"{error}_{b}" for b in BASELINES for error in ("mae", "rmse")),
+        "skill",
+    )
     Options = TimeSeriesOptions
     options: TimeSeriesOptions
 

@@ -160,6 +160,7 @@ class TranslationTask(BaseTask):
     """Task for `dllab run` recipes that translate English UI messages into Chinese."""
 
     name = "translation"
+    metric_names = ("bleu", "chrf")
     Options = TranslationOptions
     options: TranslationOptions
     not_exportable = (

@@ -181,6 +181,7 @@ class Word2VecTask(BaseTask):
     """Task for `dllab run` recipes that learn word (or character) vectors by skip-gram."""
 
     name = "word2vec"
+    metric_names = ("pair_accuracy",)
     Options = Word2VecOptions
     options: Word2VecOptions
     not_exportable = (

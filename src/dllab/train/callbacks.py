@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dllab.errors import ConfigError
 from dllab.train.checkpoint import save_checkpoint
 from dllab.train.distributed import is_main_process
 
@@ -107,6 +108,17 @@ class LRSchedule(Callback):
             self.scheduler.load_state_dict(state)
 
 
+
+def monitored(metrics: dict[str, float], monitor: str) -> float:
+    """The validation value `train.monitor` names (a task that does not declare its metric
+    names is checked here, at its first validation)."""
+    if monitor not in metrics:
+        names = ", ".join(sorted(k for k in metrics if k != "step"))
+        raise ConfigError(
+            f"train.monitor={monitor!r} is not reported by validation; choose one of {names}"
+        )
+    return metrics[monitor]
+
 class Checkpoint(Callback):
     """Keeps `last.safetensors` (every N steps and each validation) and `best.safetensors`.
 
@@ -136,9 +148,7 @@ class Checkpoint(Callback):
             self.save_last(trainer)
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        value = metrics.get(self.monitor)
-        if value is None:
-            raise KeyError(f"monitor {self.monitor!r} not among {sorted(metrics)}")
+        value = monitored(metrics, self.monitor)
         if _better(value, self.best, self.mode):
             self.best, self.best_step = value, trainer.state.step
             if is_main_process():
@@ -177,7 +187,7 @@ class EarlyStopping(Callback):
         self.bad = 0
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        value = metrics[self.monitor]
+        value = monitored(metrics, self.monitor)
         if _better(value, self.best, self.mode, self.min_delta):
             self.best, self.bad = value, 0
         else:

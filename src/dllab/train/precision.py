@@ -43,6 +43,12 @@ def resolve_precision(requested: str, device: torch.device | str) -> tuple[str, 
     >>> resolve_precision("fp32", "cpu")
     ('fp32', None)
     """
+    device = torch.device(device)
+    if requested == "fp16" and device.type != "cuda":  # refused before any data is loaded
+        raise ConfigError(
+            f"train.precision=fp16 needs CUDA, and this run would train on {device.type}; "
+            "use train.precision=bf16 (or fp32)"
+        )
     if requested == "bf16" and not native_bf16(device):
         return "fp32", (
             "note: train.precision=bf16, but this CPU has no AVX512-BF16 or AMX, where bf16 "

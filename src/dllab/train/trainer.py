@@ -165,6 +165,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         with self.clock_paused():
             metrics = self.evaluate(self.task.val_batches(), prefix="val")
+            _check_declared(self.task, metrics)
             metrics["step"] = self.state.step
             self.last_val = metrics
             self._call("on_validation_end", metrics)
@@ -316,3 +317,17 @@ def _reported(value: torch.Tensor) -> float:
     """A computed metric as a float, to the 7 significant digits fp32 holds: its last-bit
     noise (an F1 of 1.0000001) is not a result."""
     return float(f"{float(value):.7g}")
+
+
+def _check_declared(task: Task, reported: dict[str, float]) -> None:
+    """A task's `metric_names` must be what its validation reports: `train.monitor` was
+    checked against them before any data was loaded."""
+    declared = getattr(task, "metric_names", None)
+    if declared is None:
+        return
+    expected = {"val/loss", *(f"val/{name}" for name in declared)}
+    if set(reported) != expected:
+        raise RuntimeError(
+            f"task {task.name!r} declares metric_names {sorted(expected)}, but its validation "
+            f"reported {sorted(reported)}: fix the task's metric_names"
+        )
