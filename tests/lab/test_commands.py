@@ -156,5 +156,5 @@ def test_an_unreadable_record_is_reported_and_kept(tmp_path) -> None:
 def test_the_record_is_replaced_atomically(tmp_path) -> None:
     for _ in range(3):
         lab(tmp_path, "hint", "checkpoint")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".progress.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".progress.json", ".progress.key"]
     assert _record(tmp_path)["checkpoint"]["hints_used"] == 3

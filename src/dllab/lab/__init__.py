@@ -1,7 +1,7 @@
 """The lab: exercises that a learner writes and that are graded against PyTorch.
 
-`dllab lab start NAME` writes a skeleton, `dllab lab check NAME` grades it in a child process
-on cases generated at check time, `dllab lab hint NAME` reveals hints one at a time, `dllab
+`dllab lab start NAME` writes a skeleton, `dllab lab check NAME` grades it on cases generated
+at check time (references here, the learner's code in a limited child: `sandbox.py`), `dllab lab hint NAME` reveals hints one at a time, `dllab
 lab solution NAME` shows the reference once the exercise has passed, and `dllab progress`
 prints the stage's acceptance checklist. See `catalog.py` for the exercises.
 """

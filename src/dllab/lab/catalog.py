@@ -1,8 +1,9 @@
 """The exercises: names, the checklist item each proves, titles and hints, in English and Chinese.
 
-Each exercise `NAME` has three files beside this one: `skeletons/NAME.py` (what `dllab lab
-start` writes), `solutions/NAME.py` (the hidden reference) and `exercises/NAME.py` (the grader,
-which generates cases at check time). This module imports neither torch nor the graders, so
+Each exercise `NAME` has files beside this one: `skeletons/NAME.py` (what `dllab lab start`
+writes), `solutions_data/NAME.dat` (the reference, encoded: see `vault.py`), `exercises/NAME.py`
+(the grader, which generates cases at check time) and, when the learner's code makes objects,
+`drivers/NAME.py` (the part of the check that runs beside the learner's code). This module imports neither torch nor the graders, so
 `dllab lab list` and `hint` answer at once. It is long because it is content: a title and
 three hints per exercise, each in two languages.
 """
@@ -26,6 +27,20 @@ class Exercise:
     hints: tuple[Text, ...]  # revealed one at a time, vaguest first
     n_cases: int = 6  # generated cases per check: enough shapes to catch an edge
     time_limit: float = 20.0  # seconds for the learner's code: loading it and all the cases
+
+    @property
+    def numpy_only(self) -> bool:
+        """Written by hand in NumPy: the child refuses torch, so F.conv2d cannot do the work."""
+        return self.name in NUMPY_BY_HAND
+
+
+# Exercises whose point is to write the computation with NumPy alone (gradient_norms is not
+# one: it may build its net in torch).
+NUMPY_BY_HAND = frozenset(
+    {"mlp_backprop", "softmax_xent", "batchnorm", "conv2d", "maxpool", "attention", "dropout",
+     "weight_decay", "augmentation", "gru_cell", "lstm_cell", "viterbi", "beam_search",
+     "loss_curves"}
+)  # fmt: skip
 
 
 EXERCISES: tuple[Exercise, ...] = (
@@ -793,9 +808,7 @@ def skeleton_source(name: str) -> str:
 
 
 def solution_source(name: str) -> str:
-    """The reference solution (shown only after the exercise has passed)."""
-    return (
-        resources.files("dllab.lab.solutions")
-        .joinpath(f"{get_exercise(name).name}.py")
-        .read_text(encoding="utf-8")
-    )
+    """The reference solution (shown only after the exercise has passed; see `vault.py`)."""
+    from dllab.lab import vault
+
+    return vault.read(get_exercise(name).name)

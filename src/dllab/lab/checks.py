@@ -10,11 +10,8 @@ Chinese (`Text`); they show shapes and the largest difference, never reference c
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -41,49 +38,32 @@ class Case:
     """One generated case: what the learner is shown about it, and the check to run."""
 
     shapes: str  # e.g. "x (4, 7), hidden 5": enough to reproduce it by hand
-    check: Callable[[ModuleType], None]  # raises Failed when the learner's answer is wrong
+    check: Callable[[Any], None]  # given the learner (a sandbox.Channel); raises Failed
 
 
-def learner_frame(exc: BaseException, module: ModuleType) -> str:
-    """' (conv2d.py:12 in conv2d: `out = cols @ w`)' for the deepest frame in the learner's file."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module.__file__]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" ({Path(f.filename).name}:{f.lineno} in {f.name}: `{(f.line or '').strip()}`)"
+NN_MODULE = "torch.nn.modules.module.Module"  # how the child names nn.Module's class
 
 
 def one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
-def call(module: ModuleType, name: str, *args: Any, **kwargs: Any) -> Any:
-    """Call the learner's `name(*args, **kwargs)`; any way it can go wrong becomes `Failed`."""
-    fn = getattr(module, name, None)
-    if fn is None:
-        raise Failed(
+def failure(record: dict, name: str) -> Failed:
+    """The `Failed` for a failure record of the child (`child.failure_record`) about `name`."""
+    kind = record.get("kind")
+    if kind == "missing":
+        return Failed(
             text(f"`{name}` is missing from your file", f"你的文件里没有 `{name}`"),
             text(
                 "Keep the names of the skeleton (`dllab lab start` wrote them).",
                 "保留骨架中的名字（`dllab lab start` 生成的）。",
             ),
         )
-    if not callable(fn):
-        raise Failed(text(f"`{name}` is not callable", f"`{name}` 不是可调用对象"))
-    return invoke(module, name, fn, *args, **kwargs)
-
-
-def invoke(module: ModuleType, name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run `fn`, code from the learner's `module` (e.g. `model(x)`), shown as `name` on failure."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError as exc:
-        frames = [
-            f for f in traceback.extract_tb(exc.__traceback__) if f.filename == module.__file__
-        ]
-        stub = frames[-1].name if frames else name
-        stub = name if stub in (name, "__init__") else stub
-        raise Failed(
+    if kind == "not_callable":
+        return Failed(text(f"`{name}` is not callable", f"`{name}` 不是可调用对象"))
+    if kind == "not_implemented":
+        stub = str(record.get("stub", name))
+        return Failed(
             text(
                 f"`{stub}` is not implemented yet: it raises NotImplementedError",
                 f"`{stub}` 还没有实现：它抛出 NotImplementedError",
@@ -92,26 +72,75 @@ def invoke(module: ModuleType, name: str, fn: Callable, *args: Any, **kwargs: An
                 "Replace the `raise NotImplementedError(...)` line with your code.",
                 "把 `raise NotImplementedError(...)` 这一行换成你的实现。",
             ),
-        ) from None
-    except SystemExit as exc:
-        raise Failed(
+        )
+    if kind == "exit":
+        code = record.get("code")
+        return Failed(
             text(
-                f"`{name}` called sys.exit({exc.code!r}); return a value instead",
-                f"`{name}` 调用了 sys.exit({exc.code!r})；请返回结果，不要退出",
+                f"`{name}` called sys.exit({code}); return a value instead",
+                f"`{name}` 调用了 sys.exit({code})；请返回结果，不要退出",
             )
-        ) from None
-    except Exception as exc:
-        where = learner_frame(exc, module)
-        raise Failed(
-            text(
-                f"`{name}` raised {one_line(exc)}{where}",
-                f"`{name}` 抛出异常 {one_line(exc)}{where}",
-            ),
-            text(
-                "Run your function on the shapes above in a notebook to see where it breaks.",
-                "用上面的形状在 notebook 里运行你的函数，看看在哪里出错。",
-            ),
-        ) from None
+        )
+    error, where = record.get("error", "?"), record.get("where", "")
+    return Failed(
+        text(f"`{name}` raised {error}{where}", f"`{name}` 抛出异常 {error}{where}"),
+        text(
+            "Run your function on the shapes above in a notebook to see where it breaks.",
+            "用上面的形状在 notebook 里运行你的函数，看看在哪里出错。",
+        ),
+    )
+
+
+def _torch_used(learner: Any) -> None:
+    raise Failed(
+        text(
+            "torch was imported: this exercise is NumPy by hand, so torch (F.conv2d, F.unfold, "
+            "autograd…) may not do the work",
+            "导入了 torch：这个练习要用 NumPy 手写，不能让 torch（F.conv2d、F.unfold、autograd…）"
+            "代劳",
+        ),
+        text(
+            "Remove `import torch` and write it with NumPy.", "删掉 `import torch`，用 NumPy 实现。"
+        ),
+    )
+
+
+def call(learner: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's `name(*args, **kwargs)` in the child; any way it can go wrong (a
+    missing function, an exception, `sys.exit`) becomes `Failed` with the reason.
+
+    `learner` is a `sandbox.Channel`. Arguments and the result travel as data; in-place changes
+    to array arguments come back too.
+    """
+    reply = learner.call(name, args, kwargs)
+    if learner.numpy_only and reply.get("torch"):
+        _torch_used(learner)
+    if "error" in reply:
+        raise failure(reply["error"], name)
+    return reply.get("value")
+
+
+def drive(learner: Any, source: str, fn: str, *args: Any) -> Any:
+    """Run driver `fn` (from a `drivers/NAME.py` source) on the learner's module in the child.
+
+    Drivers handle what cannot travel as data (the learner's nn.Module, a DataLoader): they
+    build, call and inspect it there and return plain facts and arrays, which the grader judges
+    here. A failure of the learner's code inside the driver becomes `Failed`.
+    """
+    reply = learner.drive(source, fn, args)
+    if learner.numpy_only and reply.get("torch"):
+        _torch_used(learner)
+    if "error" in reply:
+        record = reply["error"]
+        raise failure(record, str(record.get("label", fn)))
+    return reply.get("value")
+
+
+def driver_source(name: str) -> str:
+    """The text of `drivers/NAME.py`, which runs in the child (it imports no dllab)."""
+    from importlib import resources
+
+    return resources.files("dllab.lab.drivers").joinpath(f"{name}.py").read_text("utf-8")
 
 
 def as_array(name: str, value: Any) -> np.ndarray:

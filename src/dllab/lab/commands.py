@@ -42,8 +42,15 @@ def _file(folder: Path, name: str) -> Path:
     return folder / f"{get_exercise(name).name}.py"
 
 
+def _passed(entry: record.Entry | None) -> bool:
+    """A pass that counts: recorded by a check, not written into the record by hand."""
+    return entry is not None and entry.passed and not entry.edited
+
+
 def _status(folder: Path, name: str, entry: record.Entry | None) -> str:
-    if entry is not None and entry.passed:
+    if entry is not None and entry.edited:
+        return "edited"
+    if _passed(entry):
         return "passed"
     if entry is not None and entry.last_result:
         return "failed"
@@ -57,6 +64,12 @@ def _status_text(folder: Path, name: str, entry: record.Entry | None, lang: str)
     return shown
 
 
+def _warn_edited(entries: dict[str, record.Entry], folder: Path, lang: str) -> None:
+    edited = sorted(name for name, entry in entries.items() if entry.edited)
+    if edited:
+        typer.echo(say("edited", lang, names=", ".join(edited), folder=folder))
+
+
 @app.command("list")
 def list_(lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
     """List the exercises, the checklist item each proves, and your status."""
@@ -64,6 +77,7 @@ def list_(lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
     entries = record.load(folder)
     items = {i.key: i for i in ITEMS}
     typer.echo(say("list_header", lang, n=len(EXERCISES), folder=folder))
+    _warn_edited(entries, folder, lang)
     width = max(len(e.name) for e in EXERCISES)
     for e in EXERCISES:
         status = _status_text(folder, e.name, entries.get(e.name), lang)
@@ -154,7 +168,9 @@ def solution(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> Non
     lang = resolve_lang(lang)
     exercise = get_exercise(name)
     entry = record.load(folder).get(exercise.name)
-    if entry is None or not entry.passed:
+    if entry is not None and entry.edited:
+        raise LabError(say("solution_edited", lang, name=exercise.name, folder=folder))
+    if not _passed(entry):
         state = (
             say("last_score", lang, score=entry.last_score)
             if entry is not None and entry.last_score
@@ -169,7 +185,7 @@ def progress(lang: str | None = None, folder: Path | None = None) -> None:
     lang = resolve_lang(lang)
     folder = DEFAULT_DIR if folder is None else folder
     entries = record.load(folder)
-    passed = {e.name for e in EXERCISES if (entry := entries.get(e.name)) and entry.passed}
+    passed = {e.name for e in EXERCISES if _passed(entries.get(e.name))}
     done = [i for i in ITEMS if all(e.name in passed for e in EXERCISES if e.item == i.key)]
     typer.echo(
         say(
@@ -181,6 +197,7 @@ def progress(lang: str | None = None, folder: Path | None = None) -> None:
             count=len(EXERCISES),
         )
     )
+    _warn_edited(entries, folder, lang)
     section = None
     for item in ITEMS:
         if item.section != section:

@@ -1,30 +1,29 @@
-"""Grade a learner's file in a child process with a time limit, and never crash doing it.
+"""Grade a learner's file: cases and references here, the learner's code in a child process.
 
-`grade` runs `python -m dllab.lab.runner` on the file, reads the events it wrote (one JSON line
-each) and turns them into a `Report`. A syntax error, an exception, `sys.exit`, a crash or an
-infinite loop in the learner's code all end as a failed report with the reason. The time limit
-counts from the child's "ready" event, so a slow start of Python and torch is not held against
-the learner's code.
+`grade` generates the cases in this process, computes every reference here, and sends the
+learner's child (`sandbox.ChildChannel`) only the inputs; the child's replies are data that the
+case checks judge here. A syntax error, an exception, `sys.exit`, a crash, garbage on the reply
+pipe or an infinite loop in the learner's code all end as a failed report with the reason; none
+of them can make a pass. The time limit counts from the child's "ready", so a slow start of
+Python and torch is not held against the learner's code.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import importlib
 import secrets
 import signal
-import subprocess
-import sys
-import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dllab.lab.catalog import get_exercise
-from dllab.lab.checks import Text, text
+import numpy as np
 
-STARTUP_LIMIT = 60.0  # seconds for the child to import torch and the grader, before "ready"
+from dllab.lab.catalog import get_exercise
+from dllab.lab.checks import Failed, Text, text
+from dllab.lab.child import compile_learner
+from dllab.lab.sandbox import STARTUP_LIMIT, Channel, ChildChannel, ChildStopped, LocalChannel
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,9 @@ class Report:
         return self.problem is None and self.n_passed == self.n_cases
 
 
-def _tail(path: Path, limit: int = 300) -> str:
-    try:
-        data = path.read_bytes()[-limit:]
-    except OSError:
-        return ""
-    return " ".join(data.decode("utf-8", "replace").split())
+def case_seed(seed: int, index: int) -> int:
+    """The seed of case `index` in a check run with `seed` (what a failing case shows)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def build_report(
@@ -135,49 +131,73 @@ def build_report(
     return Report(name, seed, n_cases, tuple(cases), problem)
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    events = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
+def load_problem(record: dict, filename: str) -> Text:
+    """Why the learner's file could not be loaded, from the child's failure record."""
+    kind = record.get("kind")
+    if kind == "syntax":
+        line = str(record.get("line", "")).strip()
+        lineno, msg = record.get("lineno"), record.get("msg")
+        return text(
+            f"syntax error in {filename}, line {lineno}: {msg}: `{line}`",
+            f"{filename} 第 {lineno} 行有语法错误：{msg}：`{line}`",
+        )
+    if kind == "unreadable":
+        error = record.get("error")
+        return text(f"cannot read {filename}: {error}", f"无法读取 {filename}：{error}")
+    if kind == "exit":
+        code = record.get("code")
+        return text(
+            f"{filename} called sys.exit({code}) while loading; remove it, the grader calls your "
+            "functions itself",
+            f"{filename} 在加载时调用了 sys.exit({code})；请删除它，评分器会自己调用你的函数",
+        )
+    if kind == "not_implemented":
+        record = {"error": "NotImplementedError", "where": ""}
+    error, where = record.get("error", "?"), record.get("where", "")
+    return text(
+        f"{filename} raised {error} while loading{where}",
+        f"{filename} 在加载时抛出异常 {error}{where}",
+    )
+
+
+def run_cases(
+    name: str, learner: Channel, path: Path, seed: int, n_cases: int, emit: Callable
+) -> None:
+    """Load `path` in `learner`, then generate and check the cases, reporting through `emit`.
+
+    `ChildStopped` (a timeout, a crash) propagates: the caller knows which case was running
+    from the events already emitted.
+    """
+    import torch
+
+    grader = importlib.import_module(f"dllab.lab.exercises.{name}")
+    emit({"type": "ready"})
+    record = learner.load(path)
+    if record is not None:
+        emit({"type": "load_failed", "message": load_problem(record, path.name)})
+        return
+    emit({"type": "loaded"})
+    for index in range(n_cases):
+        s = case_seed(seed, index)
+        torch.manual_seed(s)
+        case = grader.make_case(index, np.random.default_rng(s))
+        emit({"type": "case_start", "index": index, "seed": s, "shapes": case.shapes})
+        learner.seed(s)
         try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            break  # a line cut short when the child was killed
-        if isinstance(ev, dict):
-            events.append(ev)
-    return events
-
-
-def _ready(events_file: Path) -> bool:
-    try:
-        with open(events_file, encoding="utf-8") as f:
-            return '"ready"' in f.readline()
-    except OSError:
-        return False
-
-
-def _wait(proc: subprocess.Popen, events_file: Path, limit: float) -> tuple[int, bool]:
-    """Wait for the child; kill it `limit` seconds after it is ready. (exit status, timed out)"""
-    start = time.monotonic()
-    ready_at = None
-    while True:
-        try:
-            return proc.wait(timeout=0.05), False
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        if ready_at is None and _ready(events_file):
-            ready_at = now
-        deadline = start + STARTUP_LIMIT + limit if ready_at is None else ready_at + limit
-        if now > deadline:
-            if os.name == "posix":
-                os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-            else:
-                proc.kill()
-            return proc.wait(), True
+            case.check(learner)
+        except Failed as exc:
+            emit(
+                {
+                    "type": "case_end",
+                    "index": index,
+                    "passed": False,
+                    "message": exc.message,
+                    "hint": exc.hint,
+                }
+            )
+        else:
+            emit({"type": "case_end", "index": index, "passed": True})
+    emit({"type": "done"})
 
 
 def grade(
@@ -188,7 +208,7 @@ def grade(
     time_limit: float | None = None,
     n_cases: int | None = None,
 ) -> Report:
-    """Grade the learner's file `path` for exercise `name` in a child process.
+    """Grade the learner's file `path` for exercise `name`, its code in a child process.
 
     `seed` fixes the generated cases (random when None); `time_limit` (seconds) and `n_cases`
     default to the exercise's own.
@@ -198,45 +218,34 @@ def grade(
     limit = exercise.time_limit if time_limit is None else time_limit
     n = exercise.n_cases if n_cases is None else n_cases
     path = Path(path).resolve()
-    with tempfile.TemporaryDirectory(prefix="dllab-lab-") as tmp:
-        out, log = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
-        cmd = [
-            sys.executable,
-            "-m",
-            "dllab.lab.runner",
-            name,
-            str(path),
-            str(seed),
-            str(n),
-            str(out),
-        ]
-        with open(log, "wb") as sink:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=tmp,  # not the learner's folder: a file there could shadow a module we import
-                stdin=subprocess.DEVNULL,
-                stdout=sink,  # a file, not a pipe: endless printing cannot block or fill memory
-                stderr=subprocess.STDOUT,
-                start_new_session=os.name == "posix",
-            )
-            returncode, timed_out = _wait(proc, out, limit)
-        return build_report(
-            name,
-            seed,
-            n,
-            _read_events(out),
-            time_limit=limit if timed_out else None,
-            returncode=returncode,
-            stderr=_tail(log),
-        )
+    code = compile_learner(path)  # a syntax error needs no child to be reported
+    if isinstance(code, dict):
+        problem = load_problem(code, path.name)
+        return build_report(name, seed, n, [{"type": "load_failed", "message": problem}])
+    events: list[dict[str, Any]] = []
+    try:
+        with ChildChannel(path, time_limit=limit, numpy_only=exercise.numpy_only) as learner:
+            try:
+                run_cases(exercise.name, learner, path, seed, n, events.append)
+            except ChildStopped as stop:
+                return _stopped(name, seed, n, events, stop, limit, learner.output_tail())
+    except ChildStopped as stop:  # during start-up
+        return _stopped(name, seed, n, events, stop, limit, "")
+    return build_report(name, seed, n, events)
+
+
+def _stopped(name, seed, n, events, stop: ChildStopped, limit: float, tail: str) -> Report:
+    if stop.reason == "timeout" or stop.returncode == -signal.SIGXCPU:
+        return build_report(name, seed, n, events, time_limit=limit)
+    if stop.reason == "garbled":
+        tail = f"a reply the grader cannot read ({stop.detail})" + (f"; {tail}" if tail else "")
+    return build_report(name, seed, n, events, returncode=stop.returncode, stderr=tail)
 
 
 def grade_in_process(name: str, path: Path, *, seed: int = 0, n_cases: int | None = None) -> Report:
     """Grade without a child process or time limit: for trusted files (tests, references)."""
-    from dllab.lab.runner import run
-
     exercise = get_exercise(name)
     n = exercise.n_cases if n_cases is None else n_cases
     events: list[dict[str, Any]] = []
-    run(name, Path(path), seed, n, events.append)
-    return build_report(name, seed, n, events)
+    run_cases(exercise.name, LocalChannel(), Path(path), seed, n, events.append)
+    return build_report(exercise.name, seed, n, events)

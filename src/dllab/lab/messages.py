@@ -61,6 +61,18 @@ UI: dict[str, dict[str, str]] = {
         "zh": "{name} 的参考答案要在 `dllab lab check {name}` 通过后才能查看（{state}）；"
         "`dllab lab hint {name}` 可以给出提示",
     },
+    "solution_edited": {
+        "en": "the record of {name} in {folder} was edited by hand (its signature does not "
+        "match), so its pass does not count; run `dllab lab check {name}` to earn it again",
+        "zh": "{folder} 中 {name} 的记录被手动修改过（签名不匹配），其通过记录不算数；"
+        "请运行 `dllab lab check {name}` 重新通过",
+    },
+    "edited": {
+        "en": "warning: the record in {folder} was edited by hand for {names}; those passes do "
+        "not count until `dllab lab check` passes again",
+        "zh": "警告：{folder} 中 {names} 的记录被手动修改过；在 `dllab lab check` 重新通过之前，"
+        "这些通过记录不算数",
+    },
     "never_checked": {"en": "not checked yet", "zh": "还没有检查过"},
     "last_score": {"en": "last check: {score}", "zh": "上次检查：{score}"},
     "list_header": {
@@ -79,6 +91,7 @@ STATUS = {
     "failed": {"en": "failed", "zh": "未通过"},
     "started": {"en": "started", "zh": "已开始"},
     "todo": {"en": "not started", "zh": "未开始"},
+    "edited": {"en": "edited by hand, not counted", "zh": "被手动修改，不计入"},
 }
 
 

@@ -23,6 +23,9 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
     kind = ["causal", "none", "random"][index % 3]
     tk = tq if kind == "causal" else int(rng.integers(1, 8))
     q, k = rng.normal(size=(*batch, tq, d)), rng.normal(size=(*batch, tk, d))
+    large = index % 3 == 1  # scores in the thousands: exp overflows without the max subtracted
+    if large:
+        q, k = q * 60.0, k * 60.0
     v = rng.normal(size=(*batch, tk, dv))
     if kind == "causal":
         mask = np.tril(np.ones((tq, tk), dtype=bool))
@@ -90,6 +93,8 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         )
 
     mask_note = {"causal": "causal mask", "none": "no mask", "random": "random mask"}[kind]
+    size_note = ", large scores (|q k^T| / sqrt(d) up to ~1e4)" if large else ""
     return Case(
-        f"q {(*batch, tq, d)}, k {(*batch, tk, d)}, v {(*batch, tk, dv)}, {mask_note}", check
+        f"q {(*batch, tq, d)}, k {(*batch, tk, d)}, v {(*batch, tk, dv)}, {mask_note}{size_note}",
+        check,
     )

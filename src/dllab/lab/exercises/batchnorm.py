@@ -135,13 +135,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 (
                     naive,
                     text(
-                        "The batch mean and variance depend on x too: their gradients add two more "
-                        "terms "
-                        "to dx (dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std, g = dout "
-                        "* gamma).",
-                        "batch 的均值和方差也依赖 x：它们的梯度给 dx 多加了两项"
-                        "（dx = (g - g.mean(0) - x_hat * (g * x_hat).mean(0)) / std，g = dout * "
-                        "gamma）。",
+                        "The batch mean and variance depend on x too: backpropagate through them "
+                        "as well, which adds two more terms to dx. `dllab lab hint batchnorm` "
+                        "gives the closed form.",
+                        "batch 的均值和方差也依赖 x：梯度也要穿过它们，这给 dx 多加了两项。"
+                        "`dllab lab hint batchnorm` 给出闭式解。",
                     ),
                 )
             ],

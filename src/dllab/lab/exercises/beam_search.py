@@ -4,31 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dllab.lab.checks import Case, Failed, assert_close, call, text
+from dllab.lab.checks import Case, Failed, assert_close, drive, driver_source, text
+from dllab.lab.drivers.beam_search import MarkovModel
 
-
-class MarkovModel:
-    """A random second-order Markov 'language model': log p(next | the last two tokens).
-
-    The end token grows likelier with the length, so that hypotheses finish at different
-    lengths and length normalisation matters.
-    """
-
-    def __init__(self, rng: np.random.Generator, vocab: int, eos: int, peak: float) -> None:
-        self.logits = rng.normal(scale=peak, size=(vocab, vocab, vocab))
-        self.eos = eos
-        self.eos_slope = rng.uniform(0.2, 0.8)
-        self.calls = 0
-
-    def __call__(self, prefixes: list[list[int]]) -> np.ndarray:
-        self.calls += 1
-        rows = []
-        for p in prefixes:
-            p = [int(t) for t in p]
-            z = self.logits[p[-2] if len(p) > 1 else p[-1], p[-1]].copy()
-            z[self.eos] += self.eos_slope * (len(p) - 2)
-            rows.append(z - np.logaddexp.reduce(z))
-        return np.array(rows)
+DRIVER = driver_source("beam_search")
 
 
 def _search(step, bos, eos, k, max_len, alpha, *, rank_raw=False, drop_finished=False,
@@ -94,27 +73,22 @@ MISTAKES = (
 )
 
 
-def _hypotheses(got) -> list[tuple[list[int], float]]:
-    if not isinstance(got, list | tuple):
+def _hypotheses(report: dict) -> list[tuple[list[int], float]]:
+    if "type" in report:
         raise Failed(
             text(
-                f"beam_search should return a list of (tokens, score), got {type(got).__name__}",
-                f"beam_search 应返回 (tokens, score) 组成的列表，实际为 {type(got).__name__}",
+                f"beam_search should return a list of (tokens, score), got {report['type']}",
+                f"beam_search 应返回 (tokens, score) 组成的列表，实际为 {report['type']}",
             )
         )
-    out = []
-    for h in got:
-        if not isinstance(h, list | tuple) or len(h) != 2:
-            raise Failed(
-                text(
-                    f"each hypothesis should be a pair (tokens, score), got {h!r}"[:200],
-                    f"每个假设应是 (tokens, score) 二元组，实际为 {h!r}"[:200],
-                )
+    if "bad" in report:
+        raise Failed(
+            text(
+                f"each hypothesis should be a pair (tokens, score), got {report['bad']}"[:200],
+                f"每个假设应是 (tokens, score) 二元组，实际为 {report['bad']}"[:200],
             )
-        tokens, score = h
-        tokens = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
-        out.append(([int(t) for t in tokens], float(score)))
-    return out
+        )
+    return [(list(t), s) for t, s in report["hypotheses"]]
 
 
 def make_case(index: int, rng: np.random.Generator) -> Case:
@@ -131,10 +105,8 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
 
     def check(module):
         expected = _search(model(), bos, eos, k, max_len, alpha)
-        step = model()
-        got = _hypotheses(
-            call(module, "beam_search", step, bos, eos, k, max_len, length_penalty=alpha)
-        )
+        args = (seed, vocab, eos, peak, bos, k, max_len, alpha)
+        got = _hypotheses(drive(module, DRIVER, "search", *args))
         got_tokens, ref_tokens = [t for t, _ in got], [t for t, _ in expected]
         if got_tokens != ref_tokens:
             message = text(

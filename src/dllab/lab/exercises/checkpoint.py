@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import torch
-from torch import nn
 
-from dllab.lab.checks import Case, Failed, as_int, assert_close, call, text
+from dllab.lab.checks import Case, Failed, as_int, assert_close, drive, driver_source, text
+from dllab.lab.drivers.checkpoint import build, flat, train
 
-
-def _flat(model) -> np.ndarray:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
+DRIVER = driver_source("checkpoint")
 
 
 def make_case(index: int, rng: np.random.Generator) -> Case:
@@ -30,52 +25,35 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         for _ in range(before + after)
     ]
 
-    def build(init_seed):
-        torch.manual_seed(init_seed)
-        model = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, o)).double()
-        opt = (
-            torch.optim.Adam(model.parameters(), lr=lr)
-            if use_adam
-            else torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        )
-        return model, opt
-
-    def train(model, opt, chunk):
-        for x, y in chunk:
-            opt.zero_grad()
-            nn.functional.mse_loss(model(x), y).backward()
-            opt.step()
+    shape = (d, h, o)
 
     def check(module):
-        model, opt = build(seed)
+        # the run that never stopped, here; the learner's save / load / resume, in the child
+        model, opt = build(seed, *shape, lr, use_adam)
         train(model, opt, batches[:before])
-        saved = _flat(model).copy()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "checkpoint.pt"
-            call(module, "save_checkpoint", path, model, opt, epoch)
-            if not path.exists():
-                raise Failed(
-                    text(
-                        f"save_checkpoint wrote nothing at {path.name}",
-                        f"save_checkpoint 没有在 {path.name} 写入任何文件",
-                    ),
-                    text("torch.save(state, path)", "torch.save(state, path)"),
-                )
-            train(model, opt, batches[before:])  # the run that never stopped
-            fresh, fresh_opt = build(seed + 1)  # different weights, empty optimiser state
-            got = as_int(
-                "load_checkpoint(...)", call(module, "load_checkpoint", path, fresh, fresh_opt)
-            )
-        if got != epoch:
+        saved = flat(model).numpy().copy()
+        train(model, opt, batches[before:])
+        args = (seed, shape, lr, use_adam, batches, before, epoch)
+        got = drive(module, DRIVER, "resume", *args)
+        if not got["saved"]:
             raise Failed(
                 text(
-                    f"load_checkpoint returned epoch {got}, expected {epoch}",
-                    f"load_checkpoint 返回的 epoch 为 {got}，应为 {epoch}",
+                    f"save_checkpoint wrote nothing at {got['name']}",
+                    f"save_checkpoint 没有在 {got['name']} 写入任何文件",
+                ),
+                text("torch.save(state, path)", "torch.save(state, path)"),
+            )
+        epoch_got = as_int("load_checkpoint(...)", got["epoch"])
+        if epoch_got != epoch:
+            raise Failed(
+                text(
+                    f"load_checkpoint returned epoch {epoch_got}, expected {epoch}",
+                    f"load_checkpoint 返回的 epoch 为 {epoch_got}，应为 {epoch}",
                 )
             )
         assert_close(
             "weights after load_checkpoint",
-            _flat(fresh),
+            got["loaded"],
             saved,
             rtol=0,
             atol=1e-12,
@@ -85,7 +63,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 "把权重恢复到传入的模型里：model.load_state_dict(state['model'])。",
             ),
         )
-        if not fresh_opt.state_dict()["state"]:
+        if not got["optimiser_state"]:
             name = "Adam's moment estimates" if use_adam else "SGD's momentum buffers"
             name_zh = "Adam 的动量估计" if use_adam else "SGD 的动量缓冲"
             raise Failed(
@@ -99,11 +77,10 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                     "保存 optimizer.state_dict()，并用 optimizer.load_state_dict(...) 恢复。",
                 ),
             )
-        train(fresh, fresh_opt, batches[before:])
         assert_close(
             f"weights {after} steps after resuming",
-            _flat(fresh),
-            _flat(model),
+            got["resumed"],
+            flat(model).numpy(),
             rtol=1e-10,
             atol=1e-12,
             hint=text(

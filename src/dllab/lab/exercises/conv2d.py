@@ -8,9 +8,10 @@ import torch.nn.functional as F
 
 from dllab.lab.checks import Case, Failed, as_int, assert_close, call, text
 
-FORMULA = text(
-    "output size = floor((size + 2 * padding - kernel_size) / stride) + 1",
-    "输出尺寸 = floor((size + 2 * padding - kernel_size) / stride) + 1",
+FORMULA = text(  # the concept, not the formula: that is `dllab lab hint conv2d`, counted
+    "Count the positions where the window fits entirely on the padded axis, moving `stride` at "
+    "a time; the first position counts too.",
+    "数一数窗口在填充后的轴上能完整放下的位置，每次移动 `stride`；第一个位置也要算上。",
 )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from dllab.lab.checks import Case, Failed, assert_close, call, invoke, text
+from dllab.lab.checks import Case, Failed, assert_close, drive, driver_source, text
+
+DRIVER = driver_source("custom_module")
 
 
 def _expected_shapes(d_in: int, dim: int, n_blocks: int, n_classes: int) -> dict[str, tuple]:
@@ -50,16 +51,16 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
     x = torch.tensor(rng.normal(size=(batch, d_in)))
 
     def check(module):
-        model = call(module, "Classifier", d_in, dim, n_blocks, n_classes)
-        if not isinstance(model, nn.Module):
+        built = drive(module, DRIVER, "build", d_in, dim, n_blocks, n_classes)
+        if "model" not in built:
             raise Failed(
                 text(
-                    f"Classifier(...) should be an nn.Module, got {type(model).__name__}",
-                    f"Classifier(...) 应为 nn.Module，实际为 {type(model).__name__}",
+                    f"Classifier(...) should be an nn.Module, got {built['type']}",
+                    f"Classifier(...) 应为 nn.Module，实际为 {built['type']}",
                 ),
                 text("class Classifier(nn.Module): ...", "class Classifier(nn.Module): ..."),
             )
-        got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        got = built["shapes"]
         missing = [k for k in shapes if k not in got]
         extra = [k for k in got if k not in shapes]
         if missing:
@@ -99,9 +100,8 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                         f"{k}：形状应为 {s}，实际为 {got[k]}",
                     )
                 )
-        model = model.double()
-        model.load_state_dict(state)
-        out = invoke(module, "Classifier.forward", model, x.clone())
+        ran = drive(module, DRIVER, "forward", built["model"], state, x.clone())
+        out = ran["out"]
         ref = _forward(state, x, n_blocks)
         assert_close(
             "model(x)",
@@ -124,8 +124,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 ),
             ],
         )
-        out.sum().backward()
-        dead = [k for k, p in model.named_parameters() if p.grad is None]
+        dead = ran["dead"]
         if dead:
             raise Failed(
                 text(

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from dllab.lab.checks import Case, Failed, assert_close, call, invoke, text
+from dllab.lab.checks import Case, Failed, assert_close, drive, driver_source, text
+
+DRIVER = driver_source("lstm_forecaster")
 
 
 class _Reference(nn.Module):
@@ -42,15 +44,15 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
     history = torch.tensor(np.sin(np.arange(t) * rng.uniform(0.2, 1)) + rng.normal(size=t) * 0.1)
 
     def check(module):
-        model = call(module, "Forecaster", hidden, layers)
-        if not isinstance(model, nn.Module):
+        built = drive(module, DRIVER, "build", hidden, layers)
+        if "model" not in built:
             raise Failed(
                 text(
-                    f"Forecaster(...) should be an nn.Module, got {type(model).__name__}",
-                    f"Forecaster(...) 应为 nn.Module，实际为 {type(model).__name__}",
+                    f"Forecaster(...) should be an nn.Module, got {built['type']}",
+                    f"Forecaster(...) 应为 nn.Module，实际为 {built['type']}",
                 )
             )
-        got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        got = built["shapes"]
         want = {k: tuple(v.shape) for k, v in state.items()}
         if got != want:
             raise Failed(
@@ -65,12 +67,10 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                     "self.head = nn.Linear(hidden_size, 1)",
                 ),
             )
-        model = model.double().eval()
-        model.load_state_dict(state)
         wrong = _Reference(hidden, layers, step=0).double().eval()
         wrong.load_state_dict(state)
         with torch.no_grad():
-            out = invoke(module, "Forecaster.forward", model, x.clone())
+            out = drive(module, DRIVER, "forward", built["model"], state, x.clone())
             assert_close(
                 "model(x)",
                 out,
@@ -90,7 +90,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                     "x (B, T) -> unsqueeze(-1) -> LSTM -> 最后一步 -> head -> squeeze(-1)",
                 ),
             )
-        got = call(module, "forecast", model, history.clone(), steps)
+        got = drive(module, DRIVER, "forecast", built["model"], history.clone(), steps)
         assert_close(
             "forecast(model, history, steps)",
             got,

@@ -68,10 +68,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 grads[k],
                 ref[k],
                 hint=text(
-                    "Go backwards one step at a time: dL/dy_hat = 2 (y_hat - y) / (N * O); "
-                    "dL/dh = dL/dy_hat @ W2; dL/dz1 = dL/dh * (z1 > 0).",
-                    "一步一步往回推：dL/dy_hat = 2 (y_hat - y) / (N * O)；"
-                    "dL/dh = dL/dy_hat @ W2；dL/dz1 = dL/dh * (z1 > 0)。",
+                    "Backpropagation goes one layer at a time from the loss back to W1; at the "
+                    "ReLU the gradient passes only where the unit was active. "
+                    "`dllab lab hint mlp_backprop` gives the formulas.",
+                    "反向传播从损失开始逐层往回推到 W1；经过 ReLU 时，梯度只在激活的单元处通过。"
+                    "`dllab lab hint mlp_backprop` 给出公式。",
                 ),
             )
 

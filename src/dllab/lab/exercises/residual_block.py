@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from dllab.lab.checks import Case, Failed, assert_close, call, invoke, text
+from dllab.lab.checks import Case, Failed, assert_close, drive, driver_source, text
+
+DRIVER = driver_source("residual_block")
 
 
 def _bn_state(prefix: str, c: int, rng) -> dict[str, torch.Tensor]:
@@ -57,15 +58,15 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
     x = torch.tensor(rng.normal(size=(n, c_in, h, w)))
 
     def check(module):
-        block = call(module, "BasicBlock", c_in, c_out, stride)
-        if not isinstance(block, nn.Module):
+        built = drive(module, DRIVER, "build", c_in, c_out, stride)
+        if "block" not in built:
             raise Failed(
                 text(
-                    f"BasicBlock(...) should be an nn.Module, got {type(block).__name__}",
-                    f"BasicBlock(...) 应为 nn.Module，实际为 {type(block).__name__}",
+                    f"BasicBlock(...) should be an nn.Module, got {built['type']}",
+                    f"BasicBlock(...) 应为 nn.Module，实际为 {built['type']}",
                 )
             )
-        got = block.state_dict()
+        got = built["shapes"]
         missing, extra = [k for k in sd if k not in got], [k for k in got if k not in sd]
         projection = text(
             "The shortcut needs a 1x1 conv (with the block's stride) and a BatchNorm exactly "
@@ -90,19 +91,17 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 projection if about_shortcut else names,
             )
         for k, v in sd.items():
-            if tuple(got[k].shape) != tuple(v.shape):
+            if tuple(got[k]) != tuple(v.shape):
                 raise Failed(
                     text(
-                        f"{k}: expected shape {tuple(v.shape)}, got {tuple(got[k].shape)}",
-                        f"{k}：形状应为 {tuple(v.shape)}，实际为 {tuple(got[k].shape)}",
+                        f"{k}: expected shape {tuple(v.shape)}, got {tuple(got[k])}",
+                        f"{k}：形状应为 {tuple(v.shape)}，实际为 {tuple(got[k])}",
                     ),
                     names,
                 )
-        block = block.double()
-        block.load_state_dict(sd)
         for training in (False, True):
             mode = "train" if training else "eval"
-            out = invoke(module, "BasicBlock.forward", block.train(training), x.clone())
+            out = drive(module, DRIVER, "forward", built["block"], sd, x.clone(), training)
             variants = [
                 (
                     dict(shortcut=False),

@@ -11,10 +11,12 @@ import copy
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from dllab.lab.checks import Case, Failed, assert_close, call, text
+from dllab.lab.checks import Case, Failed, assert_close, drive, driver_source, text
+from dllab.lab.drivers import training_loop as child_side
+from dllab.lab.drivers.training_loop import flat
+
+DRIVER = driver_source("training_loop")
 
 NO_ZERO_GRAD = text(
     "Call optimizer.zero_grad() before each backward(): otherwise gradients of all earlier "
@@ -50,16 +52,6 @@ def _ref_evaluate(model, loader, loss_fn):
     return total / len(loader.dataset)
 
 
-def _flat(model) -> np.ndarray:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
-
-
-def _watch(model) -> list[tuple[bool, bool]]:
-    calls: list[tuple[bool, bool]] = []
-    model.register_forward_hook(lambda m, i, o: calls.append((m.training, torch.is_grad_enabled())))
-    return calls
-
-
 def make_case(index: int, rng: np.random.Generator) -> Case:
     d, h, o = (int(v) for v in rng.integers([1, 4, 1], [6, 17, 4]))
     batch_size = int(rng.integers(3, 8))
@@ -72,24 +64,19 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         int(rng.integers(2**31)),
     )
     x, y = torch.tensor(rng.normal(size=(n, d))), torch.tensor(rng.normal(size=(n, o)))
-    val = TensorDataset(
-        torch.tensor(rng.normal(size=(n, d))), torch.tensor(rng.normal(size=(n, o)))
-    )
+    val_x, val_y = torch.tensor(rng.normal(size=(n, d))), torch.tensor(rng.normal(size=(n, o)))
+
+    common = (seed, (d, h, o), lr, x, y, (val_x, val_y), batch_size)
 
     def setup():
-        torch.manual_seed(seed)
-        model = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Dropout(0.3), nn.Linear(h, o)).double()
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
-        return model, opt, loader, DataLoader(val, batch_size=batch_size), nn.MSELoss()
+        return child_side.setup(*common)
 
     def check(module):
         # evaluate: eval mode, no autograd, weights untouched
         model, _, _, val_loader, loss_fn = setup()
-        ref = _ref_evaluate(copy.deepcopy(model), val_loader, loss_fn)
-        before, calls = _flat(model), _watch(model.train())
-        got = call(module, "evaluate", model, val_loader, loss_fn)
-        if any(training for training, _ in calls):
+        ref = _ref_evaluate(model, val_loader, loss_fn)
+        got = drive(module, DRIVER, "evaluate", *common)
+        if any(training for training, _ in got["calls"]):
             raise Failed(
                 text(
                     "evaluate ran the model in train mode (dropout on)",
@@ -97,7 +84,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 ),
                 text("Call model.eval() first.", "先调用 model.eval()。"),
             )
-        if any(grad for _, grad in calls):
+        if any(grad for _, grad in got["calls"]):
             raise Failed(
                 text("evaluate ran with autograd on", "evaluate 运行时开着 autograd"),
                 text(
@@ -105,8 +92,8 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                     "用 `with torch.no_grad():` 包起来：不建计算图，省内存。",
                 ),
             )
-        assert_close("evaluate(...)", got, ref, hint=UNWEIGHTED)
-        assert_close("weights after evaluate", _flat(model), before)
+        assert_close("evaluate(...)", got["value"], ref, hint=UNWEIGHTED)
+        assert_close("weights after evaluate", got["after"], got["before"])
 
         # train_epoch: train mode, one optimiser step per batch
         model, opt, loader, _, loss_fn = setup()
@@ -116,10 +103,8 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             torch.manual_seed(seed + 1)
             o2 = torch.optim.SGD(twin.parameters(), lr=lr, momentum=0.9)
             refs.append(_ref_epoch(twin, loader, loss_fn, o2, zero_grad=zero_grad))
-        torch.manual_seed(seed + 1)
-        calls = _watch(model.eval())
-        got = call(module, "train_epoch", model, loader, loss_fn, opt)
-        if not calls or not all(training for training, _ in calls):
+        got = drive(module, DRIVER, "train_epoch", *common)
+        if not got["calls"] or not all(training for training, _ in got["calls"]):
             raise Failed(
                 text(
                     "train_epoch ran the model in eval mode", "train_epoch 在评估模式下运行了模型"
@@ -131,23 +116,24 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             )
         assert_close(
             "weights after train_epoch",
-            _flat(model),
-            _flat(twins[0]),
-            mistakes=[(_flat(twins[1]), NO_ZERO_GRAD)],
+            got["after"],
+            flat(twins[0]).numpy(),
+            mistakes=[(flat(twins[1]).numpy(), NO_ZERO_GRAD)],
         )
-        assert_close("train_epoch(...)", got, refs[0][0], mistakes=[(refs[0][1], UNWEIGHTED)])
+        assert_close(
+            "train_epoch(...)", got["value"], refs[0][0], mistakes=[(refs[0][1], UNWEIGHTED)]
+        )
 
         # fit: history and final weights
         model, opt, loader, val_loader, loss_fn = setup()
-        twin = copy.deepcopy(model)
-        o2 = torch.optim.SGD(twin.parameters(), lr=lr, momentum=0.9)
+        o2 = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
         torch.manual_seed(seed + 2)
         ref = {"train_loss": [], "val_loss": []}
         for _ in range(epochs):
-            ref["train_loss"].append(_ref_epoch(twin, loader, loss_fn, o2)[0])
-            ref["val_loss"].append(_ref_evaluate(twin, val_loader, loss_fn))
-        torch.manual_seed(seed + 2)
-        history = call(module, "fit", model, loader, val_loader, loss_fn, opt, epochs)
+            ref["train_loss"].append(_ref_epoch(model, loader, loss_fn, o2)[0])
+            ref["val_loss"].append(_ref_evaluate(model, val_loader, loss_fn))
+        got = drive(module, DRIVER, "fit", *common, epochs)
+        history = got["history"]
         if not isinstance(history, dict) or set(history) != set(ref):
             raise Failed(
                 text(
@@ -157,7 +143,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             )
         for key, values in ref.items():
             assert_close(f'history["{key}"]', history[key], values)
-        assert_close("weights after fit", _flat(model), _flat(twin))
+        assert_close("weights after fit", got["after"], flat(model).numpy())
 
     return Case(
         f"{n} samples of {d} features -> {o}, batch_size {batch_size}, {epochs} epochs", check

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from dllab.lab.checks import Case, Failed, as_int, assert_close, assert_equal, call, invoke, text
+from dllab.lab.checks import (
+    Case,
+    Failed,
+    as_int,
+    assert_close,
+    assert_equal,
+    drive,
+    driver_source,
+    text,
+)
+
+DRIVER = driver_source("window_dataset")
 
 
-def _item(module, ds, i):
-    item = invoke(module, f"dataset[{i}]", ds.__getitem__, i)
-    if not isinstance(item, tuple | list) or len(item) != 2:
+def _item(i: int, item: dict):
+    """The (window, target) of dataset[i] from the driver's report, checked for type."""
+    if not item["pair"]:
         raise Failed(
             text(
                 f"dataset[{i}] should be a pair (window, target)",
                 f"dataset[{i}] 应为 (window, target) 二元组",
             )
         )
-    for what, v in zip(("window", "target"), item, strict=True):
-        if not isinstance(v, torch.Tensor) or v.dtype != torch.float32:
-            got = v.dtype if isinstance(v, torch.Tensor) else type(v).__name__
+    for what, got in zip(("window", "target"), item["kinds"], strict=True):
+        if got != "float32":
             raise Failed(
                 text(
                     f"dataset[{i}]: the {what} should be a float32 tensor, got {got}",
@@ -30,14 +39,13 @@ def _item(module, ds, i):
                     "torch.as_tensor(values, dtype=torch.float32)",
                 ),
             )
-    return item
+    return item["values"]
 
 
-def _order(module, loader, series, window, n, batch_size) -> list[int]:
-    """Index of every item the loader yields, after checking the batches' shapes."""
+def _order(batches, series, window, n, batch_size) -> list[int]:
+    """Index of every item the loader yielded, after checking the batches' shapes."""
     first = {float(np.float32(v)): i for i, v in enumerate(series[:n])}
     order = []
-    batches = invoke(module, "iterating the DataLoader", list, loader)
     for xb, yb in batches:
         b = xb.shape[0]
         if tuple(xb.shape) != (b, window) or tuple(yb.shape) != (b,) or b > batch_size:
@@ -61,8 +69,10 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
     n = length - window
 
     def check(module):
-        ds = call(module, "WindowDataset", series.copy(), window)
-        size = as_int("len(dataset)", invoke(module, "len(dataset)", len, ds))
+        indices = sorted({0, 1, n // 2, n - 1})
+        seeds = [seed, seed, seed + 1]
+        seen = drive(module, DRIVER, "inspect", series.copy(), window, indices)
+        size = as_int("len(dataset)", seen["len"])
         assert_equal(
             "len(dataset)",
             size,
@@ -73,27 +83,17 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 f"长度为 {length} 的序列有 {length} - window = {n} 个后面跟着目标值的窗口。",
             ),
         )
-        for i in sorted({0, 1, n // 2, n - 1}):
-            x, y = _item(module, ds, i)
+        for i in indices:
+            x, y = _item(i, seen["items"][i])
             assert_close(f"dataset[{i}][0]", x, series[i : i + window], rtol=1e-6, atol=1e-5)
             assert_close(f"dataset[{i}][1]", y, series[i + window], rtol=1e-6, atol=1e-5)
-        loader = call(module, "make_loader", ds, batch_size, False, seed)
+        plain, *shuffled = drive(module, DRIVER, "loaders", seen["dataset"], batch_size, seeds)
         assert_equal(
             "items in order (shuffle=False)",
-            _order(module, loader, series, window, n, batch_size),
+            _order(plain, series, window, n, batch_size),
             list(range(n)),
         )
-        orders = [
-            _order(
-                module,
-                call(module, "make_loader", ds, batch_size, True, s),
-                series,
-                window,
-                n,
-                batch_size,
-            )
-            for s in (seed, seed, seed + 1)
-        ]
+        orders = [_order(b, series, window, n, batch_size) for b in shuffled]
         if sorted(orders[0]) != list(range(n)):
             raise Failed(
                 text(
