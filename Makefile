@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow bench bench-sentiment lint install clean
+.PHONY: run test test-slow bench bench-sentiment lint install clean notebooks
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ run: $(STAMP)
 # pyproject.toml): a hung test fails with its name.
 WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)
+	$(BIN)/ruff check src tests benchmarks scripts $(wildcard lessons)
 	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup --durations=10
 
 # One at a time: these tests train to a target within a time budget. Longer time limit.
@@ -49,11 +49,15 @@ bench-sentiment: $(STAMP)
 	  --encoder $(PRETRAINED)/mlm-zh --members 2 --runs $(PRETRAINED)/sentiment \
 	  --json $(PRETRAINED)/sentiment.json
 
+# Every lesson as a Jupyter notebook in notebooks/ (one that exists is kept; FORCE=1 replaces)
+notebooks: $(STAMP)
+	$(BIN)/python scripts/notebooks.py notebooks $(if $(FORCE),--force)
+
 # pylint runs only its duplicate-code check: 5 or more repeated lines (imports, docstrings,
 # comments and signatures aside) anywhere in the package fail, so shared logic gets one home.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks $(wildcard lessons)
-	$(BIN)/ruff format --check src tests benchmarks $(wildcard lessons)
+	$(BIN)/ruff check src tests benchmarks scripts $(wildcard lessons)
+	$(BIN)/ruff format --check src tests benchmarks scripts $(wildcard lessons)
 	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=5 --score=n src/dllab
 
 clean:

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import pytest
 
+# Lessons and lab commands record progress in the learner's workspace: never the real one's.
+os.environ.setdefault("DLLAB_LAB", tempfile.mkdtemp(prefix="dllab-lab-tests-"))
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read by torch here and in subprocesses
     import torch

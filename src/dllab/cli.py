@@ -35,20 +35,17 @@ app.add_typer(data_app, name="data")
 
 
 def _add_lab() -> None:
+    from dllab.course.commands import app as course_app
+    from dllab.course.commands import progress as course_progress
     from dllab.lab.commands import app as lab_app
-    from dllab.lab.commands import progress as lab_progress
 
     app.add_typer(lab_app, name="lab", help="Exercises: list, start, check, hint, solution.")
-
-    @app.command()
-    def progress(
-        lang: Annotated[
-            str | None, typer.Option(help="en or zh (default: from the locale).")
-        ] = None,
-        folder: Annotated[Path | None, typer.Option("--dir", help="The lab folder.")] = None,
-    ) -> None:
-        """The stage's acceptance checklist, with your exercises behind each item."""
-        lab_progress(lang=lang, folder=folder)
+    app.add_typer(
+        course_app,
+        name="course",
+        help="The course map in teaching order; `dllab course next` prints what to run next.",
+    )
+    app.command("progress")(course_progress)
 
 
 _add_lab()
@@ -150,13 +147,22 @@ def predict(
     from dllab.experiment import predict as predict_
 
     for p in predict_(run_dir, inputs, top_k):
+        source = _short(p.source)
         if p.text is not None:
-            console.print(f"{p.source}: {p.text}", highlight=False, markup=False)
+            console.print(f"{source}: {p.text}", highlight=False, markup=False)
             continue
         shown = ", ".join(
             f"{label} {score:.3f}" for label, score in zip(p.labels, p.scores, strict=True)
         )
-        console.print(f"{p.source}: {shown}", highlight=False)
+        console.print(f"{source}: {shown}", highlight=False, markup=False)
+
+
+def _short(source: str, keep: int = 60) -> str:
+    """An input as the label of its result line: a long text (a pasted prompt, a document)
+    is named by its start and length, not echoed in full before a result that repeats it."""
+    if len(source) <= keep:
+        return source
+    return f"{source[:keep]}… ({len(source):,} characters)"
 
 
 class Format(str, Enum):
@@ -297,12 +303,6 @@ _OS_HINTS = {
     errno.EISDIR: "that is a folder: name a file",
     errno.ENOENT: "check the path",
 }
-_TENSOR_MISMATCH = re.compile(
-    r"size mismatch for (?P<size>\S+?): copying a param with shape torch\.Size\((?P<saved>.*?)\)"
-    r" from checkpoint, the shape in current model is torch\.Size\((?P<model>.*?)\)"
-    r'|Missing key\(s\) in state_dict: "(?P<missing>[^"]+)"'
-    r'|Unexpected key\(s\) in state_dict: "(?P<unexpected>[^"]+)"'
-)
 
 
 def _path_in_traceback(exc: BaseException) -> str | None:
@@ -327,6 +327,8 @@ def _os_line(code: int, path: object) -> str:
 
 def _one_line(exc: Exception) -> tuple[str, int]:
     """What to print for `exc` (after "dllab: ") and the exit status."""
+    from dllab.train.checkpoint import state_dict_mismatch
+
     if isinstance(exc, _Stop):
         return str(exc), exc.status
     if isinstance(exc, UsageError):
@@ -347,21 +349,13 @@ def _one_line(exc: Exception) -> tuple[str, int]:
             "pass a UTF-8 text file (recipes are YAML)",
             2,
         )
-    if type(exc).__name__ == "SafetensorError" and (code := re.search(r"code: (\d+)", str(exc))):
+    if type(exc).__name__ == "SafetensorError" and (
+        code := re.search(r"(?:code:|os error) (\d+)", str(exc))
+    ):
         # safetensors reports a failed write (say, a full disk) without the path
         path = _path_in_traceback(exc) or "a checkpoint"
         return "error: " + _os_line(int(code.group(1)), path), 2
-    if isinstance(exc, RuntimeError) and "Error(s) in loading state_dict" in str(exc):
-        m = _TENSOR_MISMATCH.search(str(exc))
-        if m and m["size"]:
-            what = f"tensor {m['size']} has shape {m['saved']} in the checkpoint"
-            what += f", {m['model']} in the model"
-        elif m:
-            what = f"tensor {m['missing'] or m['unexpected']} is " + (
-                "missing from the checkpoint" if m["missing"] else "not in the model"
-            )
-        else:
-            what = str(exc).splitlines()[0]
+    if isinstance(exc, RuntimeError) and (what := state_dict_mismatch(exc)):
         return (
             f"error: the checkpoint does not fit the model: {what}; it was saved by another "
             "model or config: use the run folder (and config.yaml) that made it",

@@ -7,6 +7,7 @@ module reads YAML. Every field says what it does and why its default.
 from __future__ import annotations
 
 import math
+import reprlib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -282,7 +283,16 @@ def _one_line(exc: ValidationError) -> str:
     if not first["loc"]:  # a check across fields (a model validator): its message names them
         return first["msg"].removeprefix("Value error, ")
     where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']} (got {first.get('input')!r})"
+    return f"{where}: {first['msg']} (got {_shown(first.get('input'))})"
+
+
+def _shown(value: Any, keep: int = 80) -> str:
+    """A wrong value as an error shows it: its repr, cut short (a YAML alias bomb expands to
+    gigabytes of repr, and one line must stay one readable line)."""
+    short = reprlib.Repr()  # (keyword arguments need Python 3.12)
+    short.maxlevel, short.maxstring, short.maxother = 3, keep, keep
+    text = short.repr(value)
+    return text if len(text) <= keep else text[:keep] + "…"
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:

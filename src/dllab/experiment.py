@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from dllab.train.callbacks import (
     ProgressBar,
     TensorBoardLogger,
 )
-from dllab.train.checkpoint import atomic_write_text, load_checkpoint
+from dllab.train.checkpoint import atomic_write_text, load_checkpoint, state_dict_mismatch
 from dllab.train.precision import autocast, resolve_precision
 from dllab.train.report import format_value, write_report
 from dllab.train.rng import seed_everything
@@ -179,12 +180,54 @@ def check_same_config(saved: dict[str, str] | None, now: dict[str, str], run_dir
     checkpoint older than this record has none to compare: it resumes as before)."""
     if not saved or saved.get("sha256") == now["sha256"]:
         return
-    changes = config_changes(json.loads(saved["recipe"]), json.loads(now["recipe"]))
+    before = json.loads(saved["recipe"])
+    with contextlib.suppress(Exception):  # a recipe this version cannot read: compare as is
+        # Settings added since the checkpoint (a new recipe field, a new task option) take
+        # their defaults, which change nothing the run did: only the rest counts as an edit.
+        before = json.loads(config_record(resolved_recipe(build_task(Recipe(**before))))["recipe"])
+    changes = config_changes(before, json.loads(now["recipe"]))
+    if not changes:
+        return
     raise CheckpointError(
         f"{run_dir}/config.yaml was edited since the last checkpoint ({'; '.join(changes)}); "
         f"restore config.yaml to resume the run as it was, or start a new run with these "
         f"settings and a new --run-dir"
     )
+
+
+def check_fits(model: nn.Module, weights: dict[str, Any], run_dir: Path) -> None:
+    """Refuse a checkpoint whose tensors do not fit the model, before the run folder is
+    touched (the Trainer would find out only after opening its logs)."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        what = state_dict_mismatch(exc) or str(exc).splitlines()[0]
+        raise CheckpointError(
+            f"{run_dir}/checkpoints/last.safetensors does not fit the model of its config.yaml: "
+            f"{what}; resume with the config that made it, or start a new run"
+        ) from exc
+
+
+def record_environment(run_dir: Path, env: dict[str, Any], resumed_at: int | None) -> None:
+    """Write env.json: where the run started, and for each `--resume`, where it continued.
+
+    The first start is kept as it was (its precision is the one the run trains in); a resume
+    on another machine, torch or commit appends its own record under `resumes`, with the step
+    it continued from.
+    """
+    path = run_dir / "env.json"
+    env = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **env}
+    if resumed_at is not None:
+        try:
+            first = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            first = None  # lost or damaged: this start is the best record left
+        if isinstance(first, dict):
+            resume = {key: env[key] for key in ("started", "platform", "packages", "git_commit")}
+            resume |= {"step": resumed_at, "hardware": env["hardware"], "device": env["device"]}
+            first.setdefault("resumes", []).append(resume)
+            env = first
+    atomic_write_text(path, json.dumps(env, indent=2))
 
 
 def trained_precision(run_dir: Path) -> str | None:
@@ -269,9 +312,6 @@ def _run_recipe(
     config = config_record(recipe)
     if state is not None:
         check_same_config(state.get("config"), config, run_dir)  # type: ignore[arg-type]
-    for held in owner:  # resuming, and every check passed: only now is the folder changed
-        if isinstance(held, RunLock):
-            held.record_owner()
     _configure_torch(recipe)
     device = distributed.pick_device(recipe.train.device, local_rank)
     distributed.init_distributed(device)
@@ -287,13 +327,18 @@ def _run_recipe(
     seed_everything(recipe.train.seed)
     task.setup(rank=rank, world=world)
     model = task.build_model()
+    if state is not None:
+        check_fits(model, state["model"], run_dir)
+    for held in owner:  # resuming, and every check passed: only now is the folder changed
+        if isinstance(held, RunLock):
+            held.record_owner()
     optimizer = task.configure_optimizers(model.to(device))
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", recipe_to_yaml(recipe))
         env = environment(seed=recipe.train.seed, checksums=task.data_checksums())
         env["world_size"], env["device"], env["precision"] = world, str(device), precision
-        atomic_write_text(run_dir / "env.json", json.dumps(env, indent=2))
+        record_environment(run_dir, env, state["trainer"]["step"] if state else None)
         procs = f" x{world} processes" if world > 1 else ""
         echo(f"{'resuming' if state else 'training'} {recipe.name} on {device}{procs} -> {run_dir}")
         if precision_note:
@@ -384,9 +429,9 @@ def load_trained(run_dir: Path, which: str = "best") -> tuple[nn.Module, dict[st
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
+        what = state_dict_mismatch(exc) or str(exc).splitlines()[0]
         raise CheckpointError(
-            f"checkpoint in {run_dir} does not fit model {meta['model']!r}: "
-            f"{str(exc).splitlines()[0]}"
+            f"checkpoint in {run_dir} does not fit model {meta['model']!r}: {what}"
         ) from exc
     return model.eval(), meta
 

@@ -6,6 +6,7 @@ that existed changed (sha256 before and after, the lock file's record of its own
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +20,9 @@ from .conftest import hashes, one_line
 
 QUICK = ["train.max_steps=4", "schedule.name=none", "train.checkpoint_every=1"]
 
-# Trains quickstart into argv[1] (overrides argv[2:]); after optimizer step 2 (checkpointed,
-# as checkpoint_every=1 and Checkpoint runs first) it says "ready" and then sleeps (HOLD) or
+# Trains quickstart into argv[1] (overrides argv[2:]); after optimizer step 2 (step 1 is
+# checkpointed: checkpoint_every=1, and extra callbacks run before Checkpoint's save of step 2)
+# it says "ready" and then sleeps (HOLD) or
 # SIGKILLs itself (KILL). With train.checkpoint_every=0 there is no checkpoint at that point.
 CHILD = textwrap.dedent("""
     import os, signal, sys, time
@@ -88,9 +90,15 @@ def test_a_second_run_on_a_held_folder_exits_2_naming_the_owner(tmp_path, dllab)
 def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path, dllab):
     run = killed_run(tmp_path, "runs/a", *QUICK)
     assert (run / ".lock").exists() and not (run / "summary.json").exists()
+    first = json.loads((run / "env.json").read_text())
     out = dllab("run", "quickstart", "--resume", "runs/a", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (run / "summary.json").exists()
+    # env.json keeps the first start and adds the resume, with the step it continued from
+    env = json.loads((run / "env.json").read_text())
+    assert {k: v for k, v in env.items() if k != "resumes"} == first
+    assert [r["step"] for r in env["resumes"]] == [1]  # the last checkpoint's step
+    assert env["resumes"][0]["started"] >= first["started"]
 
 
 def test_resume_after_config_yaml_was_edited_refuses_naming_the_key(tmp_path, dllab):

@@ -22,6 +22,8 @@ SEQUENCE_FAMILIES = {
     "crf",
     "bert",
     "skipgram",
+    "detector",  # boxes, not class logits (tests/models/test_detector.py)
+    "detection_reference",
 }
 IMAGE_MODELS = [
     name

@@ -307,7 +307,14 @@ def test_predict_truncates_a_prompt_longer_than_the_context(trained_run, capsys,
     model, meta = load_trained(trained_run)
     with pytest.warns(UserWarning, match="only its last 64 are read"):
         [p] = lm.LanguageModelTask.predict_with(model, meta, ["人民" * 50])
-    assert p.text.startswith("人民" * 50)
+    assert p.text.startswith("…" + "人民" * 32) and not p.text.startswith("…" + "人民" * 33)
+
+
+def test_a_huge_prompt_is_not_printed_back(trained_run, capsys, monkeypatch):
+    with pytest.warns(UserWarning, match="only its last 64 are read"):
+        code, out, _ = _predict([str(trained_run), "人民" * 100_000], capsys, monkeypatch)
+    assert code == 0 and len(out) < 400, out[:500]
+    assert out.startswith("人民" * 30 + "… (200,000 characters): …人民")
 
 
 def test_vocab_round_trips_through_the_checkpoint(trained_run):

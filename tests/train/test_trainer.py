@@ -238,3 +238,18 @@ def test_channels_last_reaches_the_trainer_and_restrides_grey_batches():
     x = torch.randn(16, 1, 28, 28)[torch.arange(8)]  # a gathered batch: NCHW strides
     assert x.stride(1) != 1 and trainer._to_device(x).stride(1) == 1
     assert torch.equal(trainer._to_device(x), x)
+
+
+def test_progress_and_validation_lines_count_epochs_alike():
+    """A validation in the middle of epoch 1 says so (it said "after epoch 0")."""
+    stream = io.StringIO()
+    model = _model()
+    Trainer(max_epochs=1, val_every=8, callbacks=[ProgressBar(stream=stream)]).fit(
+        ToyTask(), model, torch.optim.SGD(model.parameters(), 0.1)
+    )  # 16 steps: validations at steps 8 (mid-epoch) and 16 (the epoch's end)
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("validation")]
+    assert [line.split(":")[0] for line in lines] == [
+        "validation in epoch 1 (step 8)",
+        "validation after epoch 1 (step 16)",
+    ]
+    assert all("epoch 1 " in line for line in stream.getvalue().splitlines() if "step" in line)

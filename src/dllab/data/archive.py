@@ -8,9 +8,11 @@ interpreter has it, so the two checks back each other up.
 
 from __future__ import annotations
 
+import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from dllab.errors import DataError
@@ -19,6 +21,26 @@ __all__ = ["safe_extract"]
 
 # What `filter="data"` raises; an empty tuple (catches nothing) on interpreters without it.
 _FILTER_ERROR = getattr(tarfile, "FilterError", ())
+# Datasets compress 1-10x (images barely, text more); a zip bomb's ratio is in the thousands.
+MAX_RATIO = 100
+
+
+def _check_size(archive: Path, unpacked: int, dest: Path) -> None:
+    """Refuse an archive that would unpack to far more than it weighs (a decompression bomb)
+    or than the disk holds, before one byte is written."""
+    packed = max(archive.stat().st_size, 1)
+    if unpacked > MAX_RATIO * packed and unpacked > 1 << 20:
+        raise DataError(
+            f"refusing to extract {archive}: its members claim {unpacked:,} bytes, "
+            f"{unpacked // packed:,} times its own size (a decompression bomb, or damaged); "
+            "delete it and download it again from the dataset's homepage"
+        )
+    free = shutil.disk_usage(dest).free
+    if unpacked > free:
+        raise DataError(
+            f"{archive} unpacks to {unpacked:,} bytes and {dest} has {free:,} free; "
+            "free some space or choose a folder on another disk (--data-dir)"
+        )
 
 
 def _unsafe(archive: Path, member: str, why: str) -> DataError:
@@ -63,17 +85,24 @@ def _check_tar(archive: Path, members: list[tarfile.TarInfo], dest: Path) -> Non
 
 
 def _extract_tar(archive: Path, dest: Path, wanted: set[str] | None) -> list[Path]:
-    with tarfile.open(archive) as tf:
-        members = tf.getmembers()
-        _check_tar(archive, members, dest)
-        chosen = [m for m in members if wanted is None or _norm(m.name) in wanted]
-        try:
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.10.12
-                tf.extractall(dest, members=chosen, filter="data")
-            else:  # pragma: no cover - our own checks above are the guard here
-                tf.extractall(dest, members=chosen)
-        except _FILTER_ERROR as e:  # pragma: no cover - caught by _check_tar first
-            raise _unsafe(archive, getattr(e, "tarinfo", tarfile.TarInfo()).name, str(e)) from e
+    try:
+        with tarfile.open(archive) as tf:
+            members = tf.getmembers()  # reads every header: a cut-short archive fails here
+            _check_tar(archive, members, dest)
+            chosen = [m for m in members if wanted is None or _norm(m.name) in wanted]
+            _check_size(archive, sum(m.size for m in chosen if m.isfile()), dest)
+            try:
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.10.12
+                    tf.extractall(dest, members=chosen, filter="data")
+                else:  # pragma: no cover - our own checks above are the guard here
+                    tf.extractall(dest, members=chosen)
+            except _FILTER_ERROR as e:  # pragma: no cover - caught by _check_tar first
+                name = getattr(e, "tarinfo", tarfile.TarInfo()).name
+                raise _unsafe(archive, name, str(e)) from e
+    except (tarfile.ReadError, EOFError, zlib.error) as e:
+        raise DataError(
+            f"{archive} is a damaged tar archive ({e}); delete it and download it again"
+        ) from None
     return [dest / _norm(m.name) for m in chosen if m.isfile()]
 
 
@@ -86,6 +115,7 @@ def _extract_zip(archive: Path, dest: Path, wanted: set[str] | None) -> list[Pat
             if stat.S_ISLNK(mode):  # zipfile would write a link as a file: refuse it outright
                 raise _unsafe(archive, info.filename, "is a symbolic link")
         chosen = [i for i in infos if wanted is None or _norm(i.filename) in wanted]
+        _check_size(archive, sum(i.file_size for i in chosen), dest)
         for info in chosen:
             zf.extract(info, dest)
     return [dest / _norm(i.filename) for i in chosen if not i.is_dir()]

@@ -15,7 +15,14 @@ from typing import BinaryIO
 
 from dllab.errors import DataError
 
-__all__ = ["corrupt", "digest_content", "iter_content", "open_content", "read_content"]
+__all__ = [
+    "CorruptFile",
+    "corrupt",
+    "digest_content",
+    "iter_content",
+    "open_content",
+    "read_content",
+]
 
 CHUNK = 1 << 20  # 1 MiB: large enough that hashing runs at memory speed
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -23,12 +30,31 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
-def corrupt(path: str | Path, problem: str) -> DataError:
+class CorruptFile(DataError):
+    """A damaged data file. A file reader knows the path, not the dataset: the loader that
+    asked for the dataset by name re-raises it `for_dataset(name)`, so the fix names it."""
+
+    def __init__(self, path: str | Path, problem: str, dataset: str | None = None) -> None:
+        self.path, self.problem, self.dataset = path, problem, dataset
+        if dataset:
+            fix = (
+                f"delete it and run `dllab data download {dataset}`, or check the folder with "
+                f"`dllab data verify {dataset}`"
+            )
+        else:
+            fix = (
+                "delete it and download it again (`dllab data download` and the dataset's name, "
+                "from `dllab data list`), or check its folder with `dllab data verify`"
+            )
+        super().__init__(f"{path} is corrupt ({problem}); {fix}")
+
+    def for_dataset(self, name: str) -> CorruptFile:
+        return CorruptFile(self.path, self.problem, name)
+
+
+def corrupt(path: str | Path, problem: str) -> CorruptFile:
     """The one error for a damaged data file: what is wrong and how to get a good copy."""
-    return DataError(
-        f"{path} is corrupt ({problem}); delete it and download it again "
-        "(`dllab data download NAME`), or check the folder with `dllab data verify NAME`"
-    )
+    return CorruptFile(path, problem)
 
 
 def open_content(path: str | Path) -> BinaryIO:

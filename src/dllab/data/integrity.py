@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dllab.data.catalog import DatasetSpec, FileSpec, get_spec
-from dllab.data.checksum import digest_content
+from dllab.data.checksum import CorruptFile, digest_content
 from dllab.data.search import installed_files, locate_files
 from dllab.errors import DataError
 
@@ -45,10 +45,13 @@ def check_digest(path: Path, spec: FileSpec, sha256: str, size: int, dataset: st
     return FileCheck(spec.name, path, sha256, spec.sha256 is not None)
 
 
-def check_file(path: str | Path, spec: FileSpec, dataset: str = "NAME") -> FileCheck:
+def check_file(path: str | Path, spec: FileSpec, dataset: str) -> FileCheck:
     """Hash one file (streaming, decompressed) and compare it with its catalog entry."""
     path = Path(path)
-    sha256, size = digest_content(path)
+    try:
+        sha256, size = digest_content(path)
+    except CorruptFile as e:  # a damaged gzip stream: the fix names the dataset
+        raise e.for_dataset(dataset) from None
     return check_digest(path, spec, sha256, size, dataset)
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from dllab.data.catalog import DatasetSpec, get_spec
-from dllab.data.checksum import corrupt, read_content
+from dllab.data.checksum import CorruptFile, corrupt, read_content
 from dllab.data.cifar import parse_cifar, read_class_names
 from dllab.data.digits import load_digits_arrays
 from dllab.data.folder import ImageFolder, image_properties, scan_folder
@@ -155,7 +155,10 @@ def _in_memory(
         rest_idx, test_idx = hold_out(everything.labels, test_fraction, generator)
         full, test = take(everything, rest_idx), take(everything, test_idx)
     elif name in readers:
-        full, test, classes = readers[name]()
+        try:
+            full, test, classes = readers[name]()
+        except CorruptFile as e:  # the file reader knew the path; name the dataset too
+            raise e.for_dataset(name) from None
     else:
         raise ConfigError(f"dataset {name!r} is in the catalog but has no image loader")
     for split in (full, test):

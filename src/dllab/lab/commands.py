@@ -1,8 +1,11 @@
 """The `dllab lab` commands and `dllab progress`: thin, they call the lab and print.
 
-`app` holds `list`, `start`, `check`, `hint` and `solution`; `progress()` prints the stage's
-acceptance checklist. Learner files live in `--dir` (default `./dllab-lab`), one per exercise,
-beside the record `.progress.json`. User mistakes raise `LabError`; a failed check exits 1.
+`app` holds `list`, `start`, `check`, `hint` and `solution`. Learner files live in the lab
+workspace (`--dir`, else found by `workspace.py`: $DLLAB_LAB, the nearest `dllab-lab/` above the
+current folder, a per-user folder), one per exercise, beside the record `.progress.json`. User
+mistakes raise `LabError`; a failed check exits 1. `progress()` is `dllab progress`, which the
+course draws (`dllab.course.commands.progress`): kept here so the CLI's existing registration
+keeps working.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from dllab.lab.catalog import EXERCISES, get_exercise, skeleton_source, solution
 from dllab.lab.checklist import ITEMS
 from dllab.lab.errors import LabError
 from dllab.lab.messages import STATUS, resolve_lang, say
-
-DEFAULT_DIR = Path("dllab-lab")
+from dllab.lab.workspace import existing_workspace, find_workspace
 
 app = typer.Typer(
     help="Exercises graded against PyTorch: list, start, check, hint, solution.",
@@ -34,7 +36,12 @@ Lang = Annotated[
     typer.Option("--lang", help="Language of messages: en or zh (default: from the locale)."),
 ]
 Folder = Annotated[
-    Path, typer.Option("--dir", help="Folder of your exercise files and progress record.")
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Folder of your exercise files and progress record (default: $DLLAB_LAB, the "
+        "nearest dllab-lab/ above here, else a per-user folder).",
+    ),
 ]
 
 
@@ -42,23 +49,9 @@ def _file(folder: Path, name: str) -> Path:
     return folder / f"{get_exercise(name).name}.py"
 
 
-def _passed(entry: record.Entry | None) -> bool:
-    """A pass that counts: recorded by a check, not written into the record by hand."""
-    return entry is not None and entry.passed and not entry.edited
-
-
-def _status(folder: Path, name: str, entry: record.Entry | None) -> str:
-    if entry is not None and entry.edited:
-        return "edited"
-    if _passed(entry):
-        return "passed"
-    if entry is not None and entry.last_result:
-        return "failed"
-    return "started" if _file(folder, name).exists() else "todo"
-
-
-def _status_text(folder: Path, name: str, entry: record.Entry | None, lang: str) -> str:
-    shown = STATUS[_status(folder, name, entry)][lang]
+def status_text(folder: Path, name: str, entry: record.Entry | None, lang: str) -> str:
+    """The exercise's status in words, with the hints used: "failed (2 hints)"."""
+    shown = STATUS[record.exercise_status(folder, name, entry)][lang]
     if entry is not None and entry.hints_used:
         shown += f" ({say('hints_used', lang, k=entry.hints_used)})"
     return shown
@@ -71,34 +64,41 @@ def _warn_edited(entries: dict[str, record.Entry], folder: Path, lang: str) -> N
 
 
 @app.command("list")
-def list_(lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+def list_(lang: Lang = None, folder: Folder = None) -> None:
     """List the exercises, the checklist item each proves, and your status."""
     lang = resolve_lang(lang)
+    folder = existing_workspace(folder).path
     entries = record.load(folder)
     items = {i.key: i for i in ITEMS}
     typer.echo(say("list_header", lang, n=len(EXERCISES), folder=folder))
     _warn_edited(entries, folder, lang)
     width = max(len(e.name) for e in EXERCISES)
     for e in EXERCISES:
-        status = _status_text(folder, e.name, entries.get(e.name), lang)
+        status = status_text(folder, e.name, entries.get(e.name), lang)
         typer.echo(f"  {e.name:<{width}}  {e.title[lang]}  [{status}]")
         typer.echo(f"  {'':<{width}}  -> {items[e.item].title[lang]}")
 
 
 @app.command()
-def start(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+def start(name: Name, lang: Lang = None, folder: Folder = None) -> None:
     """Write the exercise's skeleton to DIR/NAME.py (never over an existing file)."""
     lang = resolve_lang(lang)
     exercise = get_exercise(name)
+    folder = find_workspace(folder).path
     path = _file(folder, name)
     if path.exists():
         raise LabError(say("exists", lang, path=path, name=exercise.name))
-    folder.mkdir(parents=True, exist_ok=True)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with open(path, "x", encoding="utf-8") as f:  # "x": fails rather than overwrite
             f.write(skeleton_source(name))
     except FileExistsError:
         raise LabError(say("exists", lang, path=path, name=exercise.name)) from None
+    except OSError as exc:
+        raise LabError(
+            f"cannot write {path} ({exc.strerror or type(exc).__name__}); choose a writable "
+            "folder with --dir or $DLLAB_LAB"
+        ) from None
     typer.echo(say("started", lang, path=path, name=exercise.name, title=exercise.title[lang]))
 
 
@@ -106,7 +106,7 @@ def start(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
 def check(
     name: Name,
     lang: Lang = None,
-    folder: Folder = DEFAULT_DIR,
+    folder: Folder = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of the generated cases (default: a new one).")
     ] = None,
@@ -120,6 +120,7 @@ def check(
 
     lang = resolve_lang(lang)
     exercise = get_exercise(name)
+    folder = find_workspace(folder).path
     path = _file(folder, name)
     if not path.exists():
         raise LabError(say("no_file", lang, path=path, name=exercise.name))
@@ -151,10 +152,11 @@ def check(
 
 
 @app.command()
-def hint(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+def hint(name: Name, lang: Lang = None, folder: Folder = None) -> None:
     """Reveal the next hint (your record counts how many you used)."""
     lang = resolve_lang(lang)
     exercise = get_exercise(name)
+    folder = find_workspace(folder).path
     n = len(exercise.hints)
     k = record.record_hint(folder, exercise.name, n)
     typer.echo(say("hint", lang, k=k, n=n, name=exercise.name, hint=exercise.hints[k - 1][lang]))
@@ -163,14 +165,15 @@ def hint(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
 
 
 @app.command()
-def solution(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> None:
+def solution(name: Name, lang: Lang = None, folder: Folder = None) -> None:
     """Show the reference solution, once your file has passed its check."""
     lang = resolve_lang(lang)
     exercise = get_exercise(name)
+    folder = find_workspace(folder).path
     entry = record.load(folder).get(exercise.name)
     if entry is not None and entry.edited:
         raise LabError(say("solution_edited", lang, name=exercise.name, folder=folder))
-    if not _passed(entry):
+    if not record.counts(entry):
         state = (
             say("last_score", lang, score=entry.last_score)
             if entry is not None and entry.last_score
@@ -180,31 +183,13 @@ def solution(name: Name, lang: Lang = None, folder: Folder = DEFAULT_DIR) -> Non
     typer.echo(solution_source(exercise.name), nl=False)
 
 
-def progress(lang: str | None = None, folder: Path | None = None) -> None:
-    """Print the stage's acceptance checklist with the exercises behind each item."""
-    lang = resolve_lang(lang)
-    folder = DEFAULT_DIR if folder is None else folder
-    entries = record.load(folder)
-    passed = {e.name for e in EXERCISES if _passed(entries.get(e.name))}
-    done = [i for i in ITEMS if all(e.name in passed for e in EXERCISES if e.item == i.key)]
-    typer.echo(
-        say(
-            "progress_header",
-            lang,
-            done=len(done),
-            total=len(ITEMS),
-            passed=len(passed),
-            count=len(EXERCISES),
-        )
-    )
-    _warn_edited(entries, folder, lang)
-    section = None
-    for item in ITEMS:
-        if item.section != section:
-            section = item.section
-            typer.echo(f"\n{section[lang]}")
-        typer.echo(f"  [{'x' if item in done else ' '}] {item.title[lang]}")
-        for e in EXERCISES:
-            if e.item == item.key:
-                status = _status_text(folder, e.name, entries.get(e.name), lang)
-                typer.echo(f"        {e.name}: {status}")
+def progress(
+    lang: str | None = None,
+    folder: Path | None = None,
+    html: Path | None = None,
+    force: bool = False,
+) -> None:
+    """`dllab progress`: see `dllab.course.commands.progress` (kept for the CLI's import)."""
+    from dllab.course.commands import progress as course_progress
+
+    course_progress(lang=lang, folder=folder, html=html, force=force)

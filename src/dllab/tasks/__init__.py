@@ -18,6 +18,7 @@ def create_task(name: str, **kwargs: Any) -> Task:
 # Importing a task module registers it.
 from dllab.tasks import (  # noqa: E402, F401
     classification,
+    detection,
     language_model,
     masked_lm,
     ner,

@@ -3,26 +3,41 @@
 In-memory datasets are normalised once into one float tensor at set-up, so a training step
 is a gather, an optional batch-wide augmentation and the model; streamed image folders are
 normalised per batch. Augmentation runs on whole batches (vectorised shifts and flips).
+
+Options (the recipe's `task:` section) serve transfer learning:
+- `per_class: 10, subset_seed: 0` trains on a seeded, stratified few-shot subset of the train
+  split (validation and test are untouched); the subset is recorded in the run's metadata;
+- `mean: [0.5], std: [0.5]` normalises with fixed statistics, a pretrained model's own
+  preprocessing, instead of those fitted on the training images;
+- `min_epoch_images: 2000` repeats a tiny train split within an epoch, so that the
+  validation after every epoch does not cost more than the training.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from pydantic import Field, model_validator
 from torch import nn
+from torch.utils.data import Subset
 
 from dllab.data import load_image_dataset
-from dllab.data.types import ImageData, TensorSplit
-from dllab.errors import InputError
+from dllab.data.folder import ImageFolder
+from dllab.data.stats import channel_stats
+from dllab.data.types import ImageData, Split, TensorSplit
+from dllab.errors import ConfigError, InputError
 from dllab.models import create_model
 from dllab.tasks import TASKS
-from dllab.tasks.base import ExampleInput, Prediction, StepOutput, cat_outputs
-from dllab.tasks.labels import LabelTask
+from dllab.tasks.base import ExampleInput, Prediction, StepOutput, TaskOptions, cat_outputs
+from dllab.tasks.labels import LabelTask, few_shot_indices
 from dllab.train.batches import DatasetBatches, TensorBatches
 
 
@@ -43,12 +58,41 @@ def random_hflip(x: torch.Tensor) -> torch.Tensor:
     return torch.where(flip, x.flip(3), x)
 
 
+STATS_SAMPLE = 2000  # streamed images read to fit mean/std of a few-shot subset (all if fewer)
+
+
+class ClassificationOptions(TaskOptions):
+    """The `task:` section of an image classification recipe."""
+
+    # Few-shot: labelled training images per class, drawn from the train split (None: all)
+    per_class: int | None = Field(None, ge=1)
+    # Which few-shot subset; one seed gives nested subsets (its 10 per class are among its 50)
+    subset_seed: int = 0
+    # Repeat the train split until an epoch holds this many images (0: one pass): an epoch of
+    # 100 images is 3 steps, and the Trainer validates after every epoch
+    min_epoch_images: int = Field(0, ge=0)
+    # Fixed normalisation, per channel or one value for all (a pretrained model's own, e.g.
+    # EfficientNet-Lite's 0.5 / 0.5); None: fitted on the (few-shot) training images
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _mean_and_std_together(self) -> ClassificationOptions:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("set task.mean and task.std together (or neither)")
+        if self.std is not None and min(self.std) <= 0:
+            raise ValueError(f"task.std must be > 0 per channel, got {self.std}")
+        return self
+
+
 @TASKS.register("classification")
 class ClassificationTask(LabelTask):
     """Task for `dllab run` recipes whose data are labelled images."""
 
     name = "classification"
     items = "images"
+    Options: ClassVar[type[TaskOptions]] = ClassificationOptions
+    options: ClassificationOptions
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
@@ -63,9 +107,52 @@ class ClassificationTask(LabelTask):
             image_size=d.image_size,
             channels=d.channels,
         )
+        self.subset_: dict[str, Any] = {}
+        if self.options.per_class is not None:
+            self.data_ = self._few_shot(self.data_)
+        if self.options.mean is not None:
+            self.data_ = dataclasses.replace(self.data_, **self._fixed_stats())
         self.mean_ = torch.tensor(self.data_.mean).view(1, -1, 1, 1)
         self.std_ = torch.tensor(self.data_.std).view(1, -1, 1, 1)
         self.rank_, self.world_ = rank, world
+
+    def _few_shot(self, data: ImageData) -> ImageData:
+        """`data` with its train split cut to `per_class` images per class (seeded,
+        stratified) and mean/std refitted on them: all that a user with only those labelled
+        images could compute."""
+        o = self.options
+        idx = few_shot_indices(data.train.labels, o.per_class, o.subset_seed, data.classes)
+        train: Split
+        if isinstance(data.train, TensorSplit):
+            train = TensorSplit(data.train.images[idx], data.train.labels[idx])
+            mean, std = channel_stats(train.images)
+        else:
+            assert isinstance(data.train, ImageFolder)
+            samples = [data.train.samples[i] for i in idx.tolist()]
+            train = ImageFolder(samples, data.train.image_size, data.train.channels)
+            mean, std = channel_stats(train[i][0] for i in range(min(len(train), STATS_SAMPLE)))
+        self.subset_ = {
+            "per_class": o.per_class,
+            "subset_seed": o.subset_seed,
+            "train_images": len(idx),
+            "of_train_images": len(data.train),
+            "indices_sha256": hashlib.sha256(idx.numpy().tobytes()).hexdigest(),
+        }
+        return dataclasses.replace(data, train=train, mean=mean, std=std)
+
+    def _fixed_stats(self) -> dict[str, tuple[float, ...]]:
+        """The options' mean/std, one value per channel of the data."""
+        c = self.data_.in_channels
+        out = {}
+        for key in ("mean", "std"):
+            values = getattr(self.options, key)
+            if len(values) not in (1, c):
+                raise ConfigError(
+                    f"task.{key} has {len(values)} values but the images have {c} channels; "
+                    f"give {c} values or one for all"
+                )
+            out[key] = tuple(float(v) for v in values) * (c if len(values) == 1 else 1)
+        return out
 
     def data_checksums(self) -> dict[str, str]:
         """sha256 of every data file this run read (for env.json)."""
@@ -82,9 +169,16 @@ class ClassificationTask(LabelTask):
 
     def _batches(self, split: str) -> TensorBatches | DatasetBatches:
         data = getattr(self.data_, split)
+        n = len(data)
+        repeats = math.ceil(self.options.min_epoch_images / n) if split == "train" and n else 1
         if isinstance(data, TensorSplit):
             images = torch.cat([self.normalize(c) for c in data.images.split(8192)])
-            return TensorBatches(images, data.labels, **self.batch_kwargs(split))
+            labels = data.labels
+            if repeats > 1:  # normalised once, then repeated
+                images, labels = images.repeat(repeats, 1, 1, 1), labels.repeat(repeats)
+            return TensorBatches(images, labels, **self.batch_kwargs(split))
+        if repeats > 1:
+            data = Subset(data, list(range(n)) * repeats)
         workers = self.recipe.data.num_workers
         return DatasetBatches(data, **self.batch_kwargs(split), num_workers=workers)
 
@@ -127,14 +221,19 @@ class ClassificationTask(LabelTask):
             "mean": list(self.data_.mean),
             "std": list(self.data_.std),
             "dataset": self.data_.name,
+            **({"few_shot": self.subset_} if self.subset_ else {}),
         }
 
     @classmethod
     def model_from_metadata(cls, meta: dict[str, Any]) -> nn.Module:
         """Rebuild the (untrained) model; runs from before the task section kept the data's
-        sizes beside `model_kwargs`, not in them."""
+        sizes beside `model_kwargs`, not in them. The weights come from the checkpoint, so a
+        pretrained backbone is not loaded again (nor its package needed to predict or export)."""
         sizes = {k: meta[k] for k in ("num_classes", "in_channels", "image_size")}
-        return create_model(meta["model"], **{**sizes, **meta.get("model_kwargs", {})})
+        kwargs = {**sizes, **meta.get("model_kwargs", {})}
+        if kwargs.get("pretrained"):
+            kwargs["pretrained"] = False
+        return create_model(meta["model"], **kwargs)
 
     @classmethod
     def predict_with(

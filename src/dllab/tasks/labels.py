@@ -1,7 +1,8 @@
 """`LabelTask`: what every task that puts one label on an input shares (images, reviews).
 
 Cross-entropy on logits, accuracy and macro F1, a test pass that keeps each item's predicted
-class and its probability, and the confusion matrix with per-class precision, recall and F1.
+class and its probability, the confusion matrix with per-class precision, recall and F1, and
+`few_shot_indices`, the seeded few-shot subsets that transfer-learning recipes train on.
 """
 
 from __future__ import annotations
@@ -20,15 +21,45 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from dllab.errors import ConfigError
 from dllab.tasks.base import BaseTask, StepOutput
 
-__all__ = ["LabelTask", "write_per_class"]
+__all__ = ["LabelTask", "few_shot_indices", "write_per_class"]
+
+
+def few_shot_indices(
+    labels: torch.Tensor, per_class: int, seed: int, classes: list[str] | None = None
+) -> torch.Tensor:
+    """Sorted int64 indices of `per_class` items of every class of `labels` (N,), drawn with
+    `seed`: a stratified, deterministic few-shot subset.
+
+    Each class draws one permutation from a generator seeded once, in class order, and takes
+    its first `per_class`: so one seed's subsets are nested (its 10 per class are among its 50)
+    and different seeds give different subsets. A class with fewer items is a ConfigError.
+
+    >>> few_shot_indices(torch.tensor([0, 1, 0, 1, 0, 1]), 2, seed=0).tolist()
+    [0, 3, 4, 5]
+    """
+    generator = torch.Generator().manual_seed(seed)
+    n_classes = len(classes) if classes is not None else int(labels.max()) + 1
+    chosen = []
+    for c in range(n_classes):
+        members = torch.nonzero(labels == c).flatten()
+        if len(members) < per_class:
+            name = classes[c] if classes is not None else str(c)
+            raise ConfigError(
+                f"task.per_class={per_class} but class {name!r} has only {len(members)} "
+                f"training items; lower task.per_class to at most {len(members)}"
+            )
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    return torch.cat(chosen).sort().values
 
 
 class LabelTask(BaseTask):
     """A task whose model returns class logits; subclasses provide `classes`."""
 
     items = "items"  # what the confusion matrix's title counts ("images", "reviews")
+    metric_names = ("accuracy", "f1")
 
     @property
     def classes(self) -> list[str]:

@@ -279,8 +279,12 @@ class LanguageModelTask(BaseTask):
         sentence, with the run's sampling (`task_options.sampling`; a caller may replace
         entries). `top_k` (labels to show) is not used: the sampling's own `top_k` decides."""
         vocab, sampling = Vocab(meta["vocab"]), saved_sampling(meta)
+        max_len = model.config.max_len
         return [
-            Prediction(source=text, text=text + continue_text(model, vocab, text, sampling))
+            Prediction(
+                source=text,
+                text=_read_part(text, max_len) + continue_text(model, vocab, text, sampling),
+            )
             for text in read_text_inputs(inputs)
         ]
 
@@ -353,6 +357,12 @@ def saved_sampling(meta: dict[str, Any]) -> Sampling:
 
 
 # ---------------------------------------------------------------- generation
+def _read_part(prompt: str, max_len: int) -> str:
+    """The part of a prompt the model reads: all of it, or "…" and its last `max_len`
+    characters when it is longer than the context (a 1 MB prompt is not printed back)."""
+    return prompt if len(prompt) <= max_len else "…" + prompt[-max_len:]
+
+
 def continue_text(model: nn.Module, vocab: Vocab, prompt: str, sampling: Sampling) -> str:
     """The model's continuation of `prompt`, to the end of the sentence or `max_new_tokens`.
 

@@ -108,6 +108,13 @@ class LRSchedule(Callback):
             self.scheduler.load_state_dict(state)
 
 
+def _first_lr(optimizer: Any) -> float:
+    """The learning rate to log: the first group's (of the first optimiser, when a task
+    steps several itself)."""
+    if isinstance(optimizer, dict):
+        optimizer = next(iter(optimizer.values()))
+    return optimizer.param_groups[0]["lr"]
+
 
 def monitored(metrics: dict[str, float], monitor: str) -> float:
     """The validation value `train.monitor` names (a task that does not declare its metric
@@ -118,6 +125,7 @@ def monitored(metrics: dict[str, float], monitor: str) -> float:
             f"train.monitor={monitor!r} is not reported by validation; choose one of {names}"
         )
     return metrics[monitor]
+
 
 class Checkpoint(Callback):
     """Keeps `last.safetensors` (every N steps and each validation) and `best.safetensors`.
@@ -219,7 +227,7 @@ class JsonlLogger(Callback):
         if trainer.state.step % self.every == 0:
             record = {
                 "train/loss": self._sum / self._n,
-                "lr": trainer.optimizer.param_groups[0]["lr"],
+                "lr": _first_lr(trainer.optimizer),
                 **out.logs,
             }
             self._sum, self._n = 0.0, 0
@@ -256,38 +264,49 @@ class JsonlLogger(Callback):
 
 
 class TensorBoardLogger(Callback):
-    """Scalars for TensorBoard: `tensorboard --logdir RUN_DIR/tensorboard`."""
+    """Scalars for TensorBoard: `tensorboard --logdir RUN_DIR/tensorboard`.
+
+    A resumed run continues the step count. The killed process may have logged steps after
+    its last checkpoint, which the resumed one logs again: the writer opens with
+    `purge_step` just after the checkpoint's step, and TensorBoard drops the earlier
+    session's events from there on, so each step appears once.
+    """
 
     def __init__(self, folder: Path, every: int = 20) -> None:
         self.folder, self.every = folder, every
-        self.writer = None
+        self.trainer: Trainer | None = None
+        self.purge_step: int | None = None
+        self.writer: Any = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        if is_main_process():
+        self.trainer = trainer
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.trainer is not None:  # the Trainer restored its step before its callbacks
+            self.purge_step = self.trainer.state.step + 1  # steps after the checkpoint's
+
+    def _writer(self) -> Any:
+        if self.writer is None and is_main_process():
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.folder))
+            self.writer = SummaryWriter(str(self.folder), purge_step=self.purge_step)
+        return self.writer
 
     def on_train_batch_end(self, trainer: Trainer, out: Any) -> None:
-        if self.writer and trainer.state.step % self.every == 0:
-            self.writer.add_scalar("train/loss", float(out.loss), trainer.state.step)
-            self.writer.add_scalar(
-                "lr", trainer.optimizer.param_groups[0]["lr"], trainer.state.step
-            )
+        if trainer.state.step % self.every == 0 and (writer := self._writer()):
+            writer.add_scalar("train/loss", float(out.loss), trainer.state.step)
+            writer.add_scalar("lr", _first_lr(trainer.optimizer), trainer.state.step)
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        if self.writer:
+        if writer := self._writer():
             for k, v in metrics.items():
                 if k != "step":
-                    self.writer.add_scalar(k, v, trainer.state.step)
-            self.writer.flush()
+                    writer.add_scalar(k, v, trainer.state.step)
+            writer.flush()
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.writer:
             self.writer.close()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
 
 
 class ProgressBar(Callback):
@@ -352,9 +371,12 @@ class ProgressBar(Callback):
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if self.enabled and self.progress is None:
             shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "step")
+            s = trainer.state  # epochs counted from 1, as in the progress lines
+            epoch = s.epoch + 1 if s.batch else s.epoch  # batch 0: the epoch just ended
+            done = not s.batch or s.batch >= len(trainer.train_data)
+            when = f"{'after' if done else 'in'} epoch {epoch}"
             print(
-                f"validation after epoch {trainer.state.epoch} "
-                f"(step {trainer.state.step}): {shown}",
+                f"validation {when} (step {s.step}): {shown}",
                 file=self.stream,
                 flush=True,
             )

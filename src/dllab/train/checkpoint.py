@@ -10,8 +10,10 @@ table under a dotted key and is replaced in the JSON by `{"__tensor__": key}`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint written by `save_checkpoint`; anything else is a CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; was the run trained to a checkpoint?")
+    if not os.access(path, os.R_OK):  # safetensors would call it missing
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
     try:
         tensors = load_file(str(path))
         from safetensors import safe_open
@@ -141,6 +145,32 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             "pass a run folder made by `dllab run`"
         )
     try:
-        return _join(json.loads(header["dllab"]), tensors)
-    except (KeyError, json.JSONDecodeError) as exc:
+        record = json.loads(header["dllab"])
+        if not isinstance(record, dict):
+            raise TypeError(f"the header is a {type(record).__name__}, not a mapping")
+        return _join(record, tensors)
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} has a damaged dllab header; retrain or resume") from exc
+
+
+_TENSOR_MISMATCH = re.compile(
+    r"size mismatch for (?P<size>\S+?): copying a param with shape torch\.Size\((?P<saved>.*?)\)"
+    r" from checkpoint, the shape in current model is torch\.Size\((?P<model>.*?)\)"
+    r'|Missing key\(s\) in state_dict: "(?P<missing>[^"]+)"'
+    r'|Unexpected key\(s\) in state_dict: "(?P<unexpected>[^"]+)"'
+)
+
+
+def state_dict_mismatch(exc: RuntimeError) -> str | None:
+    """The first tensor that keeps a checkpoint from loading into a model, in words (None
+    when `exc` is not `load_state_dict`'s error). Torch lists every mismatch over many lines;
+    a user needs the first one named."""
+    if "Error(s) in loading state_dict" not in str(exc):
+        return None
+    m = _TENSOR_MISMATCH.search(str(exc))
+    if m and m["size"]:
+        return f"tensor {m['size']} has shape {m['saved']} in the checkpoint, {m['model']} in the model"
+    if m:
+        where = "missing from the checkpoint" if m["missing"] else "not in the model"
+        return f"tensor {m['missing'] or m['unexpected']} is {where}"
+    return str(exc).splitlines()[0]

@@ -60,7 +60,8 @@ def build_scheduler(
     if cfg.name == "onecycle":
         return S.OneCycleLR(
             optimizer,
-            max_lr=peak_lr,
+            # each group's own peak: a backbone at 0.1x the head's rate stays at 0.1x
+            max_lr=[peak_lr * g.get("lr_mult", 1.0) for g in optimizer.param_groups],
             total_steps=total_steps,
             pct_start=cfg.pct_start,
             div_factor=cfg.div_factor,

@@ -24,6 +24,8 @@ if "matplotlib.pyplot" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402  (must come after matplotlib.use)
 from matplotlib.figure import Figure  # noqa: E402
 
+from dllab.viz.fonts import use_cjk_where_needed  # noqa: E402
+
 __all__ = ["DPI", "new_figure", "message_figure", "save_figure"]
 
 DPI = 110  # sharp enough to read tick labels, small enough to embed many in a report
@@ -56,6 +58,7 @@ def save_figure(fig: Figure, path: Path | str) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        use_cjk_where_needed(fig)
         fig.tight_layout()
         fmt = path.suffix.lstrip(".").lower() or "png"
         # Not mkstemp: its files are private (0600); this one gets the usual umask permissions.

@@ -14,10 +14,17 @@ One call at the top of a lesson sets this up::
     lesson.save(fig, "moons.png")
 
 The lesson passes its name because a notebook has no `__file__` to take it from.
+
+`setup_lesson` also records the run in the learner's lab progress (the workspace that
+`dllab progress` reads): that the lesson started, and at exit whether it ran to its end without
+an error. Recording never fails a lesson: when the workspace cannot be written, the lesson says
+so in one line and goes on. Only course lessons (`NN-NN-name`) are recorded.
 """
 
 from __future__ import annotations
 
+import atexit
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +38,8 @@ from dllab.viz.figure import save_figure
 __all__ = ["Lesson", "in_notebook", "setup_lesson"]
 
 OUTPUT_ROOT = Path("lesson-output")  # relative to where the lesson is run, like any output
+LESSON_NAME = re.compile(r"\d\d-\d\d-[a-z0-9][a-z0-9-]*")  # e.g. 01-03-backprop-by-hand
+_watched: set[str] = set()  # lessons of this process whose end is already awaited
 
 
 def in_notebook() -> bool:
@@ -73,4 +82,58 @@ def setup_lesson(name: str, argv: Sequence[str] | None = None) -> Lesson:
     args = sys.argv if argv is None else argv
     out = Path(args[1]) if len(args) > 1 and not notebook else OUTPUT_ROOT / name
     out.mkdir(parents=True, exist_ok=True)
+    if LESSON_NAME.fullmatch(name):
+        _record_run(name, notebook)
     return Lesson(name=name, out=out, in_notebook=notebook)
+
+
+def _record_run(name: str, notebook: bool) -> None:
+    """Record that lesson `name` started, and arrange to record at exit that it ran to its end:
+    a script, unless an exception escaped; a notebook, unless a cell failed (nbclient stops
+    at the first failing cell). Any failure to record is one line on stderr, never an error."""
+    try:
+        from dllab.lab.progress import record_lesson
+        from dllab.lab.workspace import find_workspace
+
+        folder = find_workspace().path
+        record_lesson(folder, name, finished=False)
+    except Exception as exc:  # noqa: BLE001  a lesson must run even where nothing can be recorded
+        _not_recorded(name, exc)
+        return
+    if name in _watched:
+        return
+    _watched.add(name)
+    failed = []  # one entry per failure seen since the lesson started
+
+    if notebook:
+        from IPython import get_ipython  # present wherever ipykernel is
+
+        shell = get_ipython()
+        if shell is not None:
+            shell.events.register(
+                "post_run_cell", lambda result: None if result.success else failed.append(1)
+            )
+    else:
+        previous = sys.excepthook
+
+        def excepthook(*info: object) -> None:
+            failed.append(1)
+            previous(*info)
+
+        sys.excepthook = excepthook
+
+    def at_exit() -> None:
+        if failed:
+            return
+        try:
+            record_lesson(folder, name, finished=True)
+        except Exception as exc:  # noqa: BLE001  see above
+            _not_recorded(name, exc)
+
+    atexit.register(at_exit)
+
+
+def _not_recorded(name: str, exc: Exception) -> None:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    line = f"dllab: note: this run of {name} is not recorded in your lab progress ({reason})"
+    print(" ".join(line.split()), file=sys.stderr)  # one line, whatever the reason holds

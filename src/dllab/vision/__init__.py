@@ -1,0 +1,1 @@
+"""Vision beyond one image: box geometry, multi-object tracking and video pipelines."""
