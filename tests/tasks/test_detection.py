@@ -13,7 +13,7 @@ from PIL import Image
 from dllab.config import load_recipe
 from dllab.data.detection_formats import write_yolo
 from dllab.data.scenes import ObjectPool, SceneSpec, render_clip, render_scene
-from dllab.errors import ConfigError
+from dllab.errors import ConfigError, InputError
 from dllab.tasks import create_task
 from dllab.tasks.detection import DetectionMAP, DetectionTask
 from dllab.train.trainer import Trainer
@@ -130,7 +130,13 @@ def test_metadata_rebuilds_the_model_and_predicts_files(
     video = clip.write(tmp_path / "clip.mp4")
     monkeypatch.chdir(tmp_path)
     (pred,) = DetectionTask.predict_with(rebuilt, meta, [str(video)])
-    assert "5 frames" in pred.text and (tmp_path / "clip.tracked.mp4").stat().st_size > 0
+    out = tmp_path / "clip.tracked.mp4"
+    assert "5 frames" in pred.text and out.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["clip.mp4", "clip.tracked.mp4"]
+    made = out.read_bytes()  # a second predict never replaces it (and leaves no .part file)
+    with pytest.raises(InputError, match="clip.tracked.mp4 already exists"):
+        DetectionTask.predict_with(rebuilt, meta, [str(video)])
+    assert out.read_bytes() == made and not list(tmp_path.glob(".*part*"))
 
 
 def test_example_input_feeds_the_model(yolo_folder: Path) -> None:

@@ -17,6 +17,7 @@ def create_task(name: str, **kwargs: Any) -> Task:
 
 # Importing a task module registers it.
 from dllab.tasks import (  # noqa: E402, F401
+    anomaly,
     classification,
     detection,
     language_model,

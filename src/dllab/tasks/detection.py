@@ -285,6 +285,11 @@ class DetectionTask(BaseTask):
                 from dllab.vision.video import annotate_with_model
 
                 dst = Path.cwd() / f"{Path(source).stem}.tracked.mp4"
+                if dst.exists():
+                    raise InputError(
+                        f"{dst} already exists; move or delete it first (dllab never replaces "
+                        "a file it did not just make)"
+                    )
                 stats = annotate_with_model(model, meta, source, dst)
                 results.append(
                     Prediction(

@@ -112,8 +112,9 @@ def _first_lr(optimizer: Any) -> float:
     """The learning rate to log: the first group's (of the first optimiser, when a task
     steps several itself)."""
     if isinstance(optimizer, dict):
-        optimizer = next(iter(optimizer.values()))
-    return optimizer.param_groups[0]["lr"]
+        optimizer = next(iter(optimizer.values()), None)
+    groups = getattr(optimizer, "param_groups", None)
+    return groups[0]["lr"] if groups else 0.0  # a task with nothing to step (a memory bank)
 
 
 def monitored(metrics: dict[str, float], monitor: str) -> float:

@@ -12,6 +12,7 @@ annotated video keeps its own size.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,6 +144,9 @@ def run_video(
     of track ids given, and `tracks`: per frame, the (id, box, label) of each reported track.
     """
     tracker = tracker or Tracker()
+    # The video is written beside `dst` under a temporary name and renamed when complete:
+    # an interrupted run leaves no half-written file under the name a user would open.
+    part = None if dst is None else Path(dst).with_name(f".{Path(dst).name}.part.mp4")
     seconds = dict.fromkeys(("decode", "detect", "track", "draw", "encode"), 0.0)
     per_frame: list[list[tuple[int, np.ndarray, int]]] = []
     writer, ids = None, set()
@@ -163,15 +167,15 @@ def run_video(
             out = np.ascontiguousarray(frame[..., ::-1])
             draw_tracks(out, tracks, classes)
             t4 = time.perf_counter()
-            if dst is not None:
+            if part is not None:
                 if writer is None:
                     cap = cv2.VideoCapture(str(src))
                     rate = fps_out or cap.get(cv2.CAP_PROP_FPS) or 25.0
                     cap.release()
-                    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+                    part.parent.mkdir(parents=True, exist_ok=True)
                     h, w = out.shape[:2]
                     writer = cv2.VideoWriter(
-                        str(dst), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h)
+                        str(part), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h)
                     )
                 writer.write(out)
             t5 = time.perf_counter()
@@ -184,9 +188,14 @@ def run_video(
                 seconds[k] += b - a
             per_frame.append([(t.id, t.box, t.label) for t in tracks])
             ids.update(t.id for t in tracks)
-    finally:
+    except BaseException:
         if writer is not None:
             writer.release()
+            part.unlink(missing_ok=True)  # type: ignore[union-attr]
+        raise
+    if writer is not None:
+        writer.release()
+        os.replace(part, dst)  # type: ignore[arg-type]
     total = time.perf_counter() - start
     return {
         "frames": len(per_frame),

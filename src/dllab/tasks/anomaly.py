@@ -1,0 +1,577 @@
+"""Anomaly detection on good parts only (P01 visual defect inspection): PatchCore.
+
+Inspection lines start with many good parts and almost no defects, so the detector learns what
+*good* looks like and flags what is far from it. PatchCore (Roth et al., "Towards Total Recall
+in Industrial Anomaly Detection", CVPR 2022):
+
+1. a frozen ImageNet backbone turns each image into mid-level feature maps; each position's
+   features, averaged over its 3x3 neighbourhood and concatenated across two stages (the
+   deeper one upsampled), describe one *patch* (sec. 3.1);
+2. the patches of all good training images, cut down by greedy k-center selection to a
+   *coreset* that still covers them (sec. 3.2, Alg. 1), are the memory bank;
+3. a test patch's anomaly score is its distance to the nearest patch in the bank; the map of
+   scores, upsampled and smoothed by a Gaussian (sigma 4 px), is the heat map, and its
+   maximum the image's score (sec. 3.3).
+
+On the shared Trainer the "fit" is one pass without gradient steps: `training_step` collects
+patch features (a zero loss, `automatic_optimization = False`, no optimiser), and the first
+`validation_step` builds the memory bank from them and calibrates the decision threshold on
+the validation split: the highest score that still flags `recall` (99 %) of its defective
+parts. Bank and threshold are buffers of the model, so the checkpoint holds the whole
+detector and `dllab predict` says good or defective from it alone.
+
+Data: `data.name: synthetic-defects` (`dllab.data.defects`, generated once into the data
+folder) or `data.name: folder` with `data.path` at a user's MVTec-AD-style folder
+(`dllab.data.mvtec`); `task.category` picks a category (the synthetic ones are the texture
+names). The validation split is `data.val_fraction` of the test parts (MVTec-AD has none).
+Metrics (`dllab.metrics.anomaly`): image AUROC, pixel AUROC and PRO up to 30 % FPR, overall
+and per defect type; `inspection.md` adds the threshold, the confusion matrix, the false-alarm
+rate and the latency per image, and `worst_cases.png` overlays the heat maps.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torchmetrics import MetricCollection
+
+from dllab.data.mvtec import GOOD, AnomalyData, AnomalySplit, load_mvtec, split_validation
+from dllab.errors import ConfigError, DataError, InputError
+from dllab.metrics.anomaly import AnomalyMetrics, confusion_at, threshold_for_recall
+from dllab.tasks import TASKS
+from dllab.tasks.base import BaseTask, TaskOptions, cat_outputs
+from dllab.train.batches import IndexBatches, epoch_order
+from dllab.train.protocol import ExampleInput, Prediction, StepOutput
+
+__all__ = ["AnomalyTask", "PatchCore", "gaussian_blur", "greedy_coreset"]
+
+SYNTHETIC = "synthetic-defects"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # for a backbone whose module states no MEAN/STD
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ---------------------------------------------------------------- the detector
+def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`maps` (B, H, W) smoothed by a Gaussian of `sigma` px (reflect padding); sigma 0: as is.
+
+    Kernel radius int(4 sigma + 0.5), as anomalib's PatchCore smooths its anomaly maps.
+    """
+    if sigma <= 0:
+        return maps
+    radius = int(4 * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    k = k / k.sum()
+    y = maps[:, None]  # (B, 1, H, W)
+    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
+    return y[:, 0]
+
+
+def greedy_coreset(
+    features: torch.Tensor, size: int, *, projection: int = 128, seed: int = 0
+) -> torch.Tensor:
+    """Indices (size,) of a k-center coreset of `features` (N, D) (PatchCore Alg. 1).
+
+    Each step adds the point farthest from those chosen, so the chosen ones cover every
+    point within the smallest radius this greedy rule finds (a 2-approximation of the best).
+    Distances are measured after a seeded Gaussian random projection to `projection` dims
+    when D is larger (Johnson-Lindenstrauss: distances are kept up to a small factor).
+    """
+    n, d = features.shape
+    size = min(size, n)
+    g = torch.Generator().manual_seed(seed)
+    z = features.float()
+    if projection < d:
+        p = torch.randn(d, projection, generator=g) / math.sqrt(projection)
+        z = z @ p.to(z.device)  # (N, projection)
+    sq = (z * z).sum(1)  # (N,)
+    chosen = torch.empty(size, dtype=torch.long)
+    i = int(torch.randint(n, (1,), generator=g))
+    nearest = torch.full((n,), math.inf, device=z.device)
+    for j in range(size):
+        chosen[j] = i
+        dist = (sq - 2 * (z @ z[i]) + sq[i]).clamp_min(0)  # squared distance to point i
+        nearest = torch.minimum(nearest, dist)
+        i = int(nearest.argmax())
+    return chosen
+
+
+class PatchCore(nn.Module):
+    """A frozen backbone plus a memory bank of good patches: normalised images (B, 3, S, S) in,
+    anomaly maps (B, S, S) out (distance of each pixel's patch to the nearest good patch).
+
+    `backbone` must have `feature_maps(x) -> list[(B, C_i, H_i, W_i)]`; `layers` picks the
+    stages that form a patch (the first sets the map's resolution). The memory bank starts
+    empty (`bank_size` rows of zeros, `fitted` false) and is filled by `fit(features)`.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        layers: tuple[int, ...],
+        bank_size: int,
+        dim: int,
+        blur_sigma: float = 4.0,
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.layers, self.blur_sigma = tuple(layers), blur_sigma
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("memory_bank", torch.zeros(bank_size, dim))  # (M, D)
+        self.register_buffer("fitted", torch.tensor(False))
+        self.register_buffer("threshold", torch.tensor(math.inf))  # image score: defective
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))  # backbone's input
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (B, 3, S, S) -> the backbone's normalised float input."""
+        return (images.float() / 255.0 - self.mean) / self.std
+
+    def train(self, mode: bool = True) -> PatchCore:
+        """The backbone stays in eval mode: its BatchNorm statistics are ImageNet's."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch features (B, D, h, w) at the first chosen stage's resolution (PatchCore 3.1)."""
+        maps = self.backbone.feature_maps(x)
+        picked = [F.avg_pool2d(maps[i], 3, stride=1, padding=1) for i in self.layers]
+        size = picked[0].shape[-2:]
+        picked = [
+            f if f.shape[-2:] == size else F.interpolate(f, size, mode="bilinear") for f in picked
+        ]
+        return torch.cat(picked, 1)
+
+    def fit(self, features: torch.Tensor, seed: int = 0) -> None:
+        """Fill the bank with a coreset of `features` (N, D) (every training patch)."""
+        m = self.memory_bank.shape[0]
+        if len(features) < m:
+            raise DataError(f"{len(features)} training patches cannot fill a bank of {m}")
+        idx = greedy_coreset(features.to(self.memory_bank.device), m, seed=seed)
+        self.memory_bank.copy_(features[idx.to(features.device)])
+        self.fitted.fill_(True)
+
+    def patch_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Nearest-neighbour distance of each patch to the bank, (B, h, w)."""
+        e = self.embed(x)  # (B, D, h, w)
+        b, d, h, w = e.shape
+        flat = e.permute(0, 2, 3, 1).reshape(b, h * w, d)
+        scores = torch.stack([torch.cdist(f, self.memory_bank).amin(1) for f in flat])
+        return scores.view(b, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Anomaly maps (B, H, W) at the input's resolution."""
+        s = self.patch_scores(x)[:, None]  # (B, 1, h, w)
+        s = F.interpolate(s, x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        return gaussian_blur(s, self.blur_sigma)
+
+
+# ---------------------------------------------------------------- the task
+class SyntheticOptions(BaseModel):
+    """Size and difficulty of `data.name: synthetic-defects` (`dllab.data.defects`)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    train_good: int = Field(100, ge=1)  # good parts to fit on, per texture
+    test_good: int = Field(60, ge=2)  # good test parts (data.val_fraction of them validate)
+    test_per_defect: int = Field(24, ge=2)  # defective test parts per defect type
+    contrast: float = Field(1.0, gt=0, le=10)  # scales every defect's grey-level change
+    seed: int = 0  # the data's own seed: every train.seed sees the same parts
+
+
+class AnomalyOptions(TaskOptions):
+    method: Literal["patchcore"] = "patchcore"  # the detector (PaDiM would go here)
+    category: str | None = None  # category folder (synthetic: brick, grass or gravel)
+    layers: list[int] = [2, 4]  # backbone stages forming a patch (Lite0: strides 8 and 16)
+    coreset_ratio: float = Field(0.01, gt=0, le=1)  # share of training patches in the bank
+    blur_sigma: float = Field(4.0, ge=0)  # heat-map smoothing in px (the PatchCore paper's)
+    recall: float = Field(0.99, gt=0, le=1)  # defective validation parts the threshold flags
+    worst_cases: int = Field(8, ge=1)  # heat-map overlays drawn for the report
+    synthetic: SyntheticOptions = SyntheticOptions()
+
+
+@TASKS.register("anomaly")
+class AnomalyTask(BaseTask):
+    """Task for `dllab run defects-*` recipes: fit on good parts, find and locate defects."""
+
+    name = "anomaly"
+    Options = AnomalyOptions
+    options: AnomalyOptions
+    automatic_optimization = False  # the fit is a feature pass; nothing is stepped
+    not_exportable = "its detector searches a memory bank (export the backbone instead)"
+
+    # ------------------------------------------------------------ data
+    def setup(self, *, rank: int = 0, world: int = 1) -> None:
+        r = self.recipe
+        if world > 1:
+            raise ConfigError("task 'anomaly' fits in one process; run it without torchrun")
+        if r.train.max_epochs != 1:
+            raise ConfigError(
+                "task 'anomaly' fits in one pass over the good parts: set train.max_epochs=1"
+            )
+        self.rank_, self.world_ = rank, world
+        size = r.data.image_size or 256
+        category = self._category()
+        self.data_: AnomalyData = load_mvtec(
+            self._data_root(size), image_size=size, category=category
+        )
+        val, test = split_validation(self.data_.test, r.data.val_fraction, r.split_seed)
+        for name, part in (("validation", val), ("test", test)):
+            if not (part.kinds == 0).any() or not (part.kinds > 0).any():
+                raise ConfigError(
+                    f"the {name} split has no good or no defective parts; set "
+                    f"data.val_fraction between 0.1 and 0.9 (it is {r.data.val_fraction})"
+                )
+        self.splits_ = {"train": self.data_.train, "val": val, "test": test}
+        self.features_: list[torch.Tensor] = []
+
+    def _category(self) -> str | None:
+        if self.recipe.data.name == SYNTHETIC:
+            from dllab.data.defects import TEXTURES
+
+            if self.options.category not in TEXTURES:
+                raise ConfigError(
+                    f"task.category={self.options.category!r}: the synthetic data has "
+                    f"categories {', '.join(TEXTURES)}"
+                )
+        return self.options.category
+
+    def _data_root(self, size: int) -> Path:
+        d = self.recipe.data
+        if d.name == SYNTHETIC:
+            from dllab.data.defects import DefectConfig, synthetic_defects
+
+            s = self.options.synthetic
+            config = DefectConfig(
+                image_size=size,
+                train_good=s.train_good,
+                test_good=s.test_good,
+                test_per_defect=s.test_per_defect,
+                contrast=s.contrast,
+                seed=s.seed,
+                textures=(self.options.category,) if self.options.category else (),
+            )
+            return synthetic_defects(config, root=d.data_dir)
+        if d.name == "folder":
+            if not d.path:
+                raise ConfigError("data.name=folder needs data.path=<your MVTec-style folder>")
+            return Path(d.path)
+        raise ConfigError(
+            f"task 'anomaly' reads data.name={SYNTHETIC} or data.name=folder (an MVTec-AD "
+            f"layout at data.path); got {d.name!r}"
+        )
+
+    def data_checksums(self) -> dict[str, str]:
+        return dict(self.data_.checksums)
+
+    def _batches(self, split: str) -> IndexBatches:
+        part = self.splits_[split]
+        size = self.batch_kwargs(split)["batch_size"]
+
+        def plan(epoch: int) -> list[torch.Tensor]:
+            return list(epoch_order(len(part), seed=0, epoch=epoch, shuffle=False).split(size))
+
+        def collate(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"image": part.images[idx], "mask": part.masks[idx], "kind": part.kinds[idx]}
+
+        return IndexBatches(plan, collate)
+
+    # ------------------------------------------------------------ model
+    def model_kwargs(self) -> dict[str, Any]:
+        return {
+            "num_classes": 1,  # the backbone's classifier is never used
+            "in_channels": 3,
+            "image_size": self.data_.image_size,
+            **self.recipe.model.kwargs,
+        }
+
+    def detector_spec(self, backbone: nn.Module) -> dict[str, Any]:
+        """Bank shape and preprocessing: fixed before the fit, so a checkpoint always fits."""
+        layers, size = self.options.layers, self.data_.image_size
+        with torch.no_grad():
+            maps = backbone.eval().feature_maps(torch.zeros(1, 3, size, size))
+        if max(layers) >= len(maps) or min(layers) < 0:
+            raise ConfigError(f"task.layers={layers}: the backbone has stages 0..{len(maps) - 1}")
+        h, w = maps[layers[0]].shape[-2:]
+        patches = len(self.splits_["train"]) * h * w
+        module = sys.modules[type(backbone).__module__]
+        return {
+            "layers": list(layers),
+            "dim": sum(maps[i].shape[1] for i in layers),
+            "bank_size": max(1, round(self.options.coreset_ratio * patches)),
+            "blur_sigma": self.options.blur_sigma,
+            "image_size": size,
+            "mean": list(getattr(module, "MEAN", IMAGENET_MEAN)),
+            "std": list(getattr(module, "STD", IMAGENET_STD)),
+        }
+
+    def build_model(self) -> nn.Module:
+        from dllab.models import create_model
+
+        backbone = create_model(self.recipe.model.name, **self.model_kwargs())
+        self.spec_ = self.detector_spec(backbone)
+        return _detector(backbone, self.spec_)
+
+    def configure_optimizers(self, model: nn.Module) -> torch.optim.Optimizer:
+        """An optimiser over no parameters at lr 0 (the fit takes no gradient step; the
+        loggers and checkpoints still find the one optimiser they expect)."""
+        return torch.optim.SGD([{"params": []}], lr=0.0)
+
+    def build_metrics(self) -> MetricCollection:
+        return MetricCollection({"anomaly": AnomalyMetrics(self.data_.defect_types)})
+
+    # ------------------------------------------------------------ steps
+    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
+        """Collect the batch's patch features (the fit happens at the first validation)."""
+        n = len(batch["image"])
+        if not bool(model.fitted):
+            with torch.no_grad():
+                e = model.embed(model.normalize(batch["image"]))  # (B, D, h, w)
+            self.features_.append(e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]).cpu())
+        return StepOutput(loss=torch.zeros((), device=batch["image"].device), count=n)
+
+    def fit_detector(self, model: nn.Module) -> None:
+        """Build the memory bank from the collected features, then set the threshold that
+        flags `recall` of the defective validation parts."""
+        if not self.features_:
+            raise ConfigError("the detector has no training features; train before validating")
+        model.fit(torch.cat(self.features_), seed=self.recipe.train.seed)
+        self.features_ = []
+        device = model.memory_bank.device
+        self.val_maps_ = [
+            model(model.normalize(batch["image"].to(device)))
+            for batch in self.val_batches().epoch(0)
+        ]  # the validation pass now under way reuses these
+        scores = torch.cat([m.flatten(1).amax(1).cpu() for m in self.val_maps_])
+        kinds = self.splits_["val"].kinds
+        model.threshold.fill_(threshold_for_recall(scores, kinds > 0, self.options.recall))
+
+    def validation_step(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
+        if not bool(model.fitted):
+            self.fit_detector(model)
+        cached = self.__dict__.get("val_maps_")
+        if cached:  # the first validation: the calibration pass computed these maps
+            maps = cached.pop(0)
+            assert maps.shape[0] == batch["image"].shape[0]
+        else:
+            maps = model(model.normalize(batch["image"]))  # (B, S, S)
+        target = {"mask": batch["mask"], "kind": batch["kind"]}
+        zero = torch.zeros((), device=maps.device)  # no loss: the fit minimises nothing
+        return StepOutput(loss=zero, preds=maps, target=target, count=len(maps))
+
+    def test_step(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
+        out = self.validation_step(model, batch)
+        out.outputs = {"maps": out.preds.float().cpu(), "kind": batch["kind"].cpu()}
+        return out
+
+    # ------------------------------------------------------------ serving
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "detector": self.spec_,
+            "defect_types": self.data_.defect_types,
+            "category": self.options.category,
+        }
+
+    @classmethod
+    def model_from_metadata(cls, meta: dict[str, Any]) -> nn.Module:
+        """The detector's shape (the weights, bank and threshold come from the checkpoint)."""
+        from dllab.models import create_model
+
+        kwargs = {k: v for k, v in meta.get("model_kwargs", {}).items() if k != "regime"}
+        kwargs["pretrained"] = False  # every weight is in the checkpoint
+        return _detector(create_model(meta["model"], **kwargs), meta["detector"])
+
+    @classmethod
+    @torch.no_grad()
+    def predict_with(
+        cls, model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+    ) -> list[Prediction]:
+        """ "defective" or "good" and the image's anomaly score, for image files."""
+        from dllab.tasks.classification import load_image
+
+        spec = meta["detector"]
+        x = torch.stack([load_image(p, 3, spec["image_size"]) for p in inputs])
+        device = model.memory_bank.device
+        scores = model(model.normalize(x.to(device))).flatten(1).amax(1).float().cpu()
+        t = float(model.threshold)
+        return [
+            Prediction(source=p, labels=["defective" if s >= t else GOOD], scores=[float(s)])
+            for p, s in zip(inputs, scores.tolist(), strict=True)
+        ]
+
+    @classmethod
+    def example_input(cls, meta: dict[str, Any], model: nn.Module) -> ExampleInput:
+        raise InputError(f"cannot export an anomaly run to ONNX: {cls.not_exportable}")
+
+    # ------------------------------------------------------------ report
+    def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
+        """inspection.md (threshold, confusion matrix, false alarms, per-type table, latency),
+        per_defect.csv, scores.png and worst_cases.png, from the one test pass."""
+        from dllab.viz.anomaly import plot_anomaly_overlays, plot_score_histogram
+
+        out = cat_outputs(outputs)
+        test: AnomalySplit = self.splits_["test"]
+        scores = out["maps"].flatten(1).amax(1)
+        defective = out["kind"] > 0
+        t = float(model.threshold)
+        cm = confusion_at(scores, defective, t)
+        names = self.data_.kind_names
+        rows = _per_kind_rows(scores, out["kind"], t, names)
+        latency = measure_latency(model, model.normalize(test.images[:1]))
+        paths = [
+            _write_csv(run_dir / "per_defect.csv", rows),
+            plot_score_histogram(
+                scores.numpy(), out["kind"].numpy(), names, t, run_dir / "scores.png"
+            ),
+        ]
+        worst = worst_cases(scores, defective, t, self.options.worst_cases)
+        paths.append(
+            plot_anomaly_overlays(
+                test.images[worst].permute(0, 2, 3, 1).numpy(),
+                out["maps"][worst].numpy(),
+                test.masks[worst].numpy(),
+                [_case_title(test.files[i], float(scores[i]), t) for i in worst.tolist()],
+                run_dir / "worst_cases.png",
+                vmax=float(scores.quantile(0.99)),
+            )
+        )
+        paths.insert(0, self._write_inspection(run_dir, cm, t, rows, latency))
+        return paths
+
+    def _write_inspection(
+        self, run_dir: Path, cm: np.ndarray, t: float, rows: list[dict], latency: dict
+    ) -> Path:
+        (tn, fp), (fn, tp) = cm.tolist()
+        lines = [
+            "# Inspection at the validation threshold",
+            "",
+            f"Threshold {t:.4g} on the image score (max of the heat map): the highest that "
+            f"flags {self.options.recall:.0%} of the defective validation parts.",
+            "",
+            "| test parts | flagged good | flagged defective |",
+            "|---|---|---|",
+            f"| good | {tn} | {fp} |",
+            f"| defective | {fn} | {tp} |",
+            "",
+            f"- false-alarm rate: {fp / max(tn + fp, 1):.1%} of good parts flagged",
+            f"- recall: {tp / max(tp + fn, 1):.1%} of defective parts caught",
+            f"- latency: {latency['ms_per_image']:.1f} ms per image (batch 1, median of "
+            f"{latency['repeats']}, {latency['threads']} threads, {latency['device']}); "
+            f"{latency['images_per_s_batched']:.1f} images/s in batches of "
+            f"{latency['batch']}",
+            "",
+            "| kind | parts | flagged | median score |",
+            "|---|---|---|---|",
+            *[
+                f"| {r['kind']} | {r['parts']} | {r['flagged']} | {r['median_score']} |"
+                for r in rows
+            ],
+        ]
+        path = run_dir / "inspection.md"
+        from dllab.train.checkpoint import atomic_write_text
+
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return path
+
+
+# ---------------------------------------------------------------- helpers
+def _detector(backbone: nn.Module, spec: dict[str, Any]) -> PatchCore:
+    return PatchCore(
+        backbone,
+        layers=tuple(spec["layers"]),
+        bank_size=spec["bank_size"],
+        dim=spec["dim"],
+        blur_sigma=spec["blur_sigma"],
+        mean=tuple(spec["mean"]),
+        std=tuple(spec["std"]),
+    )
+
+
+def worst_cases(
+    scores: torch.Tensor, defective: torch.Tensor, threshold: float, k: int
+) -> torch.Tensor:
+    """Indices of the `k` hardest parts: defective parts with the lowest scores and good parts
+    with the highest, relative to `threshold` (missed defects and false alarms come first)."""
+    margin = torch.where(defective, scores - threshold, threshold - scores)
+    return torch.argsort(margin, stable=True)[:k]
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, x: torch.Tensor, repeats: int = 10) -> dict[str, Any]:
+    """Median wall time of one forward pass on `x` (1, 3, S, S) (backbone, nearest-neighbour
+    search, upsampling and blur: everything but decoding the file), and the median throughput
+    of 3 batches of 8."""
+    device = next(model.buffers()).device
+    x = x.to(device)
+    model.eval()
+    model(x)  # warm up (allocations, oneDNN kernel choice)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    batch, batched = 8, []
+    xb = x.expand(batch, -1, -1, -1).contiguous()
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model(xb)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        batched.append(batch / (time.perf_counter() - t0))
+    return {
+        "ms_per_image": 1000 * statistics.median(times),
+        "repeats": repeats,
+        "images_per_s_batched": statistics.median(batched),
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+
+
+def _per_kind_rows(
+    scores: torch.Tensor, kinds: torch.Tensor, t: float, names: list[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for i, name in enumerate(names):
+        s = scores[kinds == i]
+        if len(s):
+            rows.append(
+                {
+                    "kind": name,
+                    "parts": len(s),
+                    "flagged": int((s >= t).sum()),
+                    "median_score": f"{float(s.median()):.4g}",
+                }
+            )
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _case_title(file: str, score: float, t: float) -> str:
+    verdict = "flagged" if score >= t else "passed"
+    return f"{file}\nscore {score:.3g} ({verdict})"
