@@ -8,9 +8,6 @@ a full disk, undecodable files, checkpoints that do not fit the model) print one
 
 from __future__ import annotations
 
-import errno
-import os
-import re
 import shlex
 import sys
 from enum import Enum
@@ -22,6 +19,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
 
+from dllab.error_lines import StopLine, error_line
 from dllab.errors import ConfigError, DllabError, Interrupted
 
 app = typer.Typer(
@@ -35,9 +33,12 @@ app.add_typer(data_app, name="data")
 
 
 def _add_lab() -> None:
+    from dllab.course.capstone import capstone
     from dllab.course.commands import app as course_app
     from dllab.course.commands import progress as course_progress
     from dllab.lab.commands import app as lab_app
+
+    lab_app.command("capstone")(capstone)
 
     app.add_typer(lab_app, name="lab", help="Exercises: list, start, check, hint, solution.")
     app.add_typer(
@@ -120,7 +121,7 @@ def run(
             again = shlex.join(["dllab", "run", recipe, *(overrides or [])])
             again += f" --run-dir {shlex.quote(str(run_dir))}" if run_dir else ""
             hint = f"no checkpoint yet in {folder}: start again with `{again}`"
-        raise _Stop(f"interrupted at step {exc.step}; {hint}", 130) from exc
+        raise StopLine(f"interrupted at step {exc.step}; {hint}", 130) from exc
 
 
 @app.command("eval")
@@ -285,90 +286,6 @@ def data_download(
     console.print(f"{name} is ready in {path}")
 
 
-class _Stop(Exception):
-    """One line for stderr and an exit status, raised past typer (which would swallow Ctrl-C)."""
-
-    def __init__(self, line: str, status: int) -> None:
-        super().__init__(line)
-        self.status = status
-
-
-_OS_HINTS = {
-    errno.ENOSPC: "free some space or choose a folder on another disk",
-    errno.EDQUOT: "free some space or choose a folder on another disk",
-    errno.EROFS: "choose a folder on a writable disk",
-    errno.ENOTDIR: "part of that path is a file, not a folder: choose another path",
-    errno.EACCES: "choose a path you are allowed to use, or change its permissions",
-    errno.EPERM: "choose a path you are allowed to use, or change its permissions",
-    errno.EISDIR: "that is a folder: name a file",
-    errno.ENOENT: "check the path",
-}
-
-
-def _path_in_traceback(exc: BaseException) -> str | None:
-    """The path the innermost frame was working on (`path`, `self`, `file` locals), if any."""
-    tb, found = exc.__traceback__, None
-    while tb is not None:
-        for name in ("path", "self", "file", "filename", "tmp"):
-            value = tb.tb_frame.f_locals.get(name)
-            if isinstance(value, os.PathLike):
-                found = os.fspath(value)
-                break
-        tb = tb.tb_next
-    return found
-
-
-def _os_line(code: int, path: object) -> str:
-    meaning = os.strerror(code)
-    name = errno.errorcode.get(code, str(code))
-    hint = _OS_HINTS.get(code)
-    return f"{path}: {meaning} ({name})" + (f"; {hint}" if hint else "")
-
-
-def _one_line(exc: Exception) -> tuple[str, int]:
-    """What to print for `exc` (after "dllab: ") and the exit status."""
-    from dllab.train.checkpoint import state_dict_mismatch
-
-    if isinstance(exc, _Stop):
-        return str(exc), exc.status
-    if isinstance(exc, UsageError):
-        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
-        return f"error: {exc.format_message().rstrip('.')}{where}", exc.exit_code
-    if isinstance(exc, DllabError):
-        return f"error: {exc}", 2
-    if isinstance(exc, OSError):
-        path = exc.filename or _path_in_traceback(exc) or "a file"
-        if exc.filename2:
-            path = f"{path} -> {exc.filename2}"
-        return "error: " + _os_line(exc.errno or 0, path), 2
-    if isinstance(exc, UnicodeDecodeError):
-        path = _path_in_traceback(exc) or "a file"
-        byte = exc.object[exc.start : exc.start + 1].hex()
-        return (
-            f"error: {path} is not UTF-8 text (byte 0x{byte} at offset {exc.start}); "
-            "pass a UTF-8 text file (recipes are YAML)",
-            2,
-        )
-    if type(exc).__name__ == "SafetensorError" and (
-        code := re.search(r"(?:code:|os error) (\d+)", str(exc))
-    ):
-        # safetensors reports a failed write (say, a full disk) without the path
-        path = _path_in_traceback(exc) or "a checkpoint"
-        return "error: " + _os_line(int(code.group(1)), path), 2
-    if isinstance(exc, RuntimeError) and (what := state_dict_mismatch(exc)):
-        return (
-            f"error: the checkpoint does not fit the model: {what}; it was saved by another "
-            "model or config: use the run folder (and config.yaml) that made it",
-            2,
-        )
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    return (
-        f"internal error: {type(exc).__name__}: {first}; this is a bug in dllab or a plugin: "
-        "rerun with --debug and report the traceback",
-        1,
-    )
-
-
 def main() -> None:
     """Entry point, and the one error boundary: every failure ends as one line on stderr."""
     argv = sys.argv[1:]
@@ -377,10 +294,10 @@ def main() -> None:
         status = app(args=argv, prog_name="dllab", standalone_mode=False)
     except NoArgsIsHelpError:
         sys.exit(2)  # the help was printed
-    except Exception as exc:  # noqa: BLE001  the boundary: one line each, see _one_line
-        if debug and not isinstance(exc, (UsageError, _Stop)):
+    except Exception as exc:  # noqa: BLE001  the boundary: one line each, see error_lines.py
+        if debug and not isinstance(exc, (UsageError, StopLine)):
             raise
-        line, status = _one_line(exc)
+        line, status = error_line(exc)
         print("dllab: " + " ".join(line.split()), file=sys.stderr)
         sys.exit(status)
     if status == 130:  # typer's silent answer to Ctrl-C outside training

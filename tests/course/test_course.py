@@ -107,9 +107,9 @@ def test_next_walks_lessons_then_exercises_then_one_run_per_group(course_dirs) -
     assert step.command.startswith("python ") and step.command.endswith("01-01-alpha.py")
     for name in ("01-01-alpha", "01-02-beta"):
         record.record_lesson(ws, name, finished=True)
-    assert _read(course_dirs).next_step()[1].command == "dllab lab start mlp_backprop"
-    (ws / "mlp_backprop.py").write_text("# mine\n", encoding="utf-8")
-    assert _read(course_dirs).next_step()[1].command == "dllab lab check mlp_backprop"
+    assert _read(course_dirs).next_step()[1].command == "dllab lab start perceptron"
+    (ws / "perceptron.py").write_text("# mine\n", encoding="utf-8")
+    assert _read(course_dirs).next_step()[1].command == "dllab lab check perceptron"
     pass_exercises(ws, [e.name for e in EXERCISES])
     # 01 is done (it has no recipe); 02 has no lessons here: its run is next
     assert _read(course_dirs).next_step()[1].command == "dllab run quickstart"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dllab.lab.catalog import EXERCISES, solution_source
-from dllab.lab.grader import Report, grade_in_process
+from dllab.lab.grader import Report, grade, grade_in_process
 
 NAMES = [e.name for e in EXERCISES]
 SKELETONS = Path(__file__).parents[2] / "src" / "dllab" / "lab" / "skeletons"
@@ -42,6 +42,13 @@ def test_unmodified_skeleton_fails_every_case_as_not_implemented(name: str) -> N
         assert not case.passed
         assert "not implemented yet" in case.message["en"]
         assert "还没有实现" in case.message["zh"]
+
+
+@pytest.mark.parametrize("name", ["map50", "sgd_adam"])
+def test_reference_passes_through_the_sandboxed_child(tmp_path, name: str) -> None:
+    # lists of dicts of arrays go down the pipe, bool arrays and tuples of arrays come back
+    report = grade(name, _reference(tmp_path, name), seed=0, n_cases=2)
+    assert report.passed, [c.message for c in report.cases if not c.passed] or report.problem
 
 
 @pytest.mark.parametrize("name", ["conv2d", "loss_curves"])
@@ -339,6 +346,118 @@ MISTAKES = [
         "pass",
         ["expected the hypotheses", "must be kept"],
         id="beam-forgets-finished-hypotheses",
+    ),
+    pytest.param(
+        "iou",
+        "return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])",
+        "return (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)",
+        ["box_area(boxes1): largest difference", "continuous coordinates", "+1"],
+        id="iou-pixel-plus-one",
+    ),
+    pytest.param(
+        "iou",
+        "[None, :] - inter",
+        "[None, :]",
+        ["box_iou(boxes1, boxes2): largest difference", "counts the overlap once"],
+        id="iou-union-without-the-overlap",
+    ),
+    pytest.param(
+        "iou",
+        "np.clip(bottom_right - top_left, 0, None)",
+        "(bottom_right - top_left)",
+        ["box_iou(boxes1, boxes2)", "clamp"],
+        id="iou-negative-overlap",
+    ),
+    pytest.param(
+        "nms",
+        "iou[i] > iou_threshold",
+        "iou[i] >= iou_threshold",
+        ["nms(boxes, scores", "kept", "GREATER"],
+        id="nms-suppresses-ties",
+    ),
+    pytest.param(
+        "nms",
+        'for i in np.argsort(-scores, kind="stable"):',
+        "for i in range(len(boxes)):",
+        ["nms(boxes, scores", "decreasing order of score"],
+        id="nms-in-input-order",
+    ),
+    pytest.param(
+        "nms",
+        "keep = [np.zeros(0, dtype=np.int64)]",
+        "return nms(boxes, scores, iou_threshold)",
+        ["batched_nms(boxes, scores, labels", "must not suppress each other"],
+        id="nms-across-classes",
+    ),
+    pytest.param(
+        "nms",
+        'return kept[np.argsort(-scores[kept], kind="stable")]',
+        "return np.sort(kept)",
+        ["batched_nms(boxes, scores, labels", "wrong order"],
+        id="nms-kept-in-index-order",
+    ),
+    pytest.param(
+        "map50",
+        "free = np.where(taken, -1.0, iou[i])",
+        "free = iou[i]",
+        ["match_detections in image", "expected true positives", "found once"],
+        id="map-counts-duplicate-detections",
+    ),
+    pytest.param(
+        "map50",
+        "precision = np.maximum.accumulate(precision[::-1])[::-1]",
+        "pass",
+        ["largest difference", "Interpolate the precision"],
+        id="map-without-interpolation",
+    ),
+    pytest.param(
+        "map50",
+        'mine, theirs = p["labels"] == c, t["labels"] == c',
+        'mine, theirs = p["labels"] >= 0, t["labels"] >= 0',
+        ["map50(preds, targets): largest difference", "its own label"],
+        id="map-matches-across-classes",
+    ),
+    pytest.param(
+        "sgd_adam",
+        "buf = momentum * buf + grad",
+        "buf = momentum * buf + (1 - momentum) * grad",
+        ["w after SGD", "step 1", "no (1 - momentum) factor"],
+        id="sgd-damped-momentum",
+    ),
+    pytest.param(
+        "sgd_adam",
+        "step = grad + momentum * buf if nesterov else buf",
+        "step = buf",
+        ["w after SGD (Nesterov)", "grad + momentum * buf"],
+        id="sgd-nesterov-ignored",
+    ),
+    pytest.param(
+        "sgd_adam",
+        "m_hat = m / (1 - beta1**t)",
+        "m_hat = m",
+        ["w after Adam step 1", "Correct the bias"],
+        id="adam-without-bias-correction",
+    ),
+    pytest.param(
+        "perceptron",
+        "if y_i * (x_i @ w + b) <= 0:",
+        "if y_i * (x_i @ w + b) < 0:",
+        ["w: largest difference", "ON the boundary"],
+        id="perceptron-boundary-is-no-mistake",
+    ),
+    pytest.param(
+        "perceptron",
+        "                b = b + lr * y_i\n",
+        "",
+        ["largest difference", "The bias learns too"],
+        id="perceptron-without-bias-update",
+    ),
+    pytest.param(
+        "perceptron",
+        "if y_i * (x_i @ w + b) <= 0:",
+        "if True:",
+        ["w: largest difference", "Update only on a mistake"],
+        id="perceptron-updates-on-every-sample",
     ),
 ]
 

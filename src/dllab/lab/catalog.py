@@ -39,11 +39,39 @@ class Exercise:
 NUMPY_BY_HAND = frozenset(
     {"mlp_backprop", "softmax_xent", "batchnorm", "conv2d", "maxpool", "attention", "dropout",
      "weight_decay", "augmentation", "gru_cell", "lstm_cell", "viterbi", "beam_search",
-     "loss_curves"}
+     "loss_curves", "iou", "nms", "map50", "sgd_adam", "perceptron"}
 )  # fmt: skip
 
 
 EXERCISES: tuple[Exercise, ...] = (
+    Exercise(
+        "perceptron",
+        "backprop",
+        text(
+            "The perceptron learning rule, equal to sklearn's Perceptron",
+            "感知机学习规则，结果与 sklearn 的 Perceptron 一致",
+        ),
+        (
+            text(
+                "A mistake is y * (w @ x + b) <= 0: the wrong side of the boundary, or on it. "
+                "Only then do w and b change.",
+                "出错的条件是 y * (w @ x + b) <= 0：在边界错误的一侧，或者就在边界上。"
+                "只有这时 w 和 b 才改变。",
+            ),
+            text(
+                "The update w += lr * y * x turns w towards x when y = +1 and away when "
+                "y = -1; b += lr * y does the same for the bias.",
+                "更新 w += lr * y * x 在 y = +1 时把 w 转向 x，y = -1 时转离 x；"
+                "b += lr * y 对偏置做同样的事。",
+            ),
+            text(
+                "Visit the samples in their given order (no shuffling) and count the updates "
+                "of each epoch; on separable data the count reaches 0.",
+                "按给定顺序访问样本（不打乱），并统计每轮的更新次数；在线性可分的数据上它最终"
+                "会变为 0。",
+            ),
+        ),
+    ),
     Exercise(
         "mlp_backprop",
         "backprop",
@@ -383,6 +411,34 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
     ),
     Exercise(
+        "sgd_adam",
+        "training_loop",
+        text(
+            "SGD with momentum and Adam from scratch, step for step equal to torch.optim",
+            "从零实现带动量的 SGD 与 Adam，每一步都与 torch.optim 一致",
+        ),
+        (
+            text(
+                "Momentum keeps a running sum of gradients: buf = momentum * buf + grad, then "
+                "w -= lr * buf. Return the new buffer: the grader passes it back next step.",
+                "动量保存梯度的累计和：buf = momentum * buf + grad，然后 w -= lr * buf。"
+                "返回新的缓冲：评分器下一步会把它传回来。",
+            ),
+            text(
+                "Nesterov (torch's form) steps along grad + momentum * buf, with the buffer "
+                "already updated: a look at where momentum is about to carry w.",
+                "Nesterov（torch 的写法）沿 grad + momentum * buf 更新，其中缓冲已经更新过："
+                "先看一眼动量将把 w 带到哪里。",
+            ),
+            text(
+                "Adam divides m by (1 - beta1**t) and v by (1 - beta2**t), t from 1: both start "
+                "at 0, and without the correction the first steps are badly scaled.",
+                "Adam 把 m 除以 (1 - beta1**t)、v 除以 (1 - beta2**t)，t 从 1 开始：二者都从 0 "
+                "开始，不修正的话前几步的尺度会严重失真。",
+            ),
+        ),
+    ),
+    Exercise(
         "residual_block",
         "resnet_vgg",
         text("ResNet's basic block with its shortcut", "ResNet 的 BasicBlock 及其 shortcut"),
@@ -406,6 +462,97 @@ EXERCISES: tuple[Exercise, ...] = (
                 "顺序（He 等 2016）：relu(bn1(conv1(x))) -> bn2(conv2(.)) -> 加上 shortcut -> "
                 "relu。"
                 "最后一个 ReLU 在相加之后。",
+            ),
+        ),
+    ),
+    Exercise(
+        "iou",
+        "resnet_vgg",
+        text(
+            "Box area and IoU of two sets of boxes, equal to torchvision.ops.box_iou",
+            "框面积与两组框的 IoU，结果与 torchvision.ops.box_iou 一致",
+        ),
+        (
+            text(
+                "Broadcast one set against the other: boxes1[:, None, :2] and boxes2[None, :, :2] "
+                "have shapes (N, 1, 2) and (1, M, 2), so np.maximum of them is (N, M, 2).",
+                "让两组框互相广播：boxes1[:, None, :2] 和 boxes2[None, :, :2] 的形状是 "
+                "(N, 1, 2) 和 (1, M, 2)，二者的 np.maximum 是 (N, M, 2)。",
+            ),
+            text(
+                "The overlap runs from the larger top-left corner to the smaller bottom-right "
+                "one; where they cross, the boxes do not overlap: np.clip(width, 0, None).",
+                "重叠区域从较大的左上角到较小的右下角；二者交叉时说明框不重叠："
+                "np.clip(width, 0, None)。",
+            ),
+            text(
+                "union = area1[:, None] + area2[None, :] - intersection; coordinates are "
+                "continuous, so the width is x2 - x1 (no +1).",
+                "并集 = area1[:, None] + area2[None, :] - 交集；坐标是连续的，宽度为 x2 - x1"
+                "（不加 1）。",
+            ),
+        ),
+    ),
+    Exercise(
+        "nms",
+        "resnet_vgg",
+        text(
+            "Greedy non-maximum suppression, per image and per class, equal to torchvision's",
+            "贪心非极大值抑制（NMS），按图像与按类别，结果与 torchvision 一致",
+        ),
+        (
+            text(
+                "Compute all IoUs once (box_iou(boxes, boxes)), then loop over "
+                "np.argsort(-scores): a box not yet suppressed is kept and suppresses every box "
+                "with iou[i] > iou_threshold.",
+                "先一次算出所有 IoU（box_iou(boxes, boxes)），再遍历 np.argsort(-scores)："
+                "还没被抑制的框保留下来，并抑制所有 iou[i] > iou_threshold 的框。",
+            ),
+            text(
+                "Strictly greater: a box whose IoU equals the threshold is kept, as in "
+                "torchvision. The kept indices come out in decreasing order of score.",
+                "严格大于：IoU 恰好等于阈值的框保留，与 torchvision 一致。保留的下标按分数从高到低"
+                "输出。",
+            ),
+            text(
+                "batched_nms: for each label, idx = np.flatnonzero(labels == label); "
+                "idx[nms(boxes[idx], scores[idx], t)] are its kept indices. Merge the classes "
+                "and sort by decreasing score.",
+                "batched_nms：对每个类别 idx = np.flatnonzero(labels == label)；"
+                "idx[nms(boxes[idx], scores[idx], t)] 就是该类保留的下标。合并各类后按分数从高到低"
+                "排序。",
+            ),
+        ),
+    ),
+    Exercise(
+        "map50",
+        "resnet_vgg",
+        text(
+            "mAP@0.5 by hand: matching, precision-recall and 101-point AP, equal to torchmetrics",
+            "手算 mAP@0.5：匹配、精度-召回曲线与 101 点 AP，结果与 torchmetrics 一致",
+        ),
+        (
+            text(
+                "Matching: loop over np.argsort(-scores); among the ground-truth boxes not yet "
+                "taken, pick the highest IoU (set taken ones to -1 before np.argmax); at >= 0.5 "
+                "it is a TP and that box is taken.",
+                "匹配：遍历 np.argsort(-scores)；在还没被占用的真实框中取 IoU 最大的（先把已占用"
+                "的设为 -1 再 np.argmax）；IoU >= 0.5 就是 TP，并占用该框。",
+            ),
+            text(
+                "After sorting the pooled predictions by score: tp = np.cumsum(is_tp), "
+                "fp = np.cumsum(~is_tp); recall = tp / n_gt, precision = tp / (tp + fp). The "
+                "interpolated precision is np.maximum.accumulate(precision[::-1])[::-1].",
+                "把汇总的预测按分数排序后：tp = np.cumsum(is_tp)，fp = np.cumsum(~is_tp)；"
+                "recall = tp / n_gt，precision = tp / (tp + fp)。插值精度是 "
+                "np.maximum.accumulate(precision[::-1])[::-1]。",
+            ),
+            text(
+                "np.searchsorted(recall, np.linspace(0, 1, 101), side='left') gives the first "
+                "rank reaching each level; an index past the end means the level is never "
+                "reached and counts 0 (append a 0 to the precision).",
+                "np.searchsorted(recall, np.linspace(0, 1, 101), side='left') 给出每个召回率水平"
+                "第一次达到的位置；越过末尾的下标表示从未达到，记为 0（在 precision 末尾补一个 0）。",
             ),
         ),
     ),

@@ -285,3 +285,12 @@ def lesson_status(entry: LessonEntry | None) -> str:
     if entry.edited:
         return "edited"
     return "done" if entry.finished else "started" if entry.runs else "todo"
+
+
+# ------------------------------------------------------- for dllab.course.capstone (its record)
+def entry_mac(folder: Path, name: str, fields: dict, *, create: bool = False) -> str | None:
+    """The HMAC of one entry `name` under the workspace's key, as this record signs its own:
+    `dllab.course.capstone` signs `.capstones.json` with it ("capstone/" names, so no MAC is
+    shared with an exercise or a lesson). None when there is no key yet and not `create`."""
+    key = _key(Path(folder), create=create)
+    return None if key is None else _mac(key, name, fields)
