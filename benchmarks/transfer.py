@@ -1,11 +1,11 @@
 """Transfer learning on few-shot Fashion-MNIST: what ImageNet pretraining buys at each size.
 
 Three regimes of one EfficientNet-Lite0 (`fashion-mnist-probe`, `-finetune`, `-scratch`: a
-linear probe on frozen ImageNet features, fine-tuning with a 10x slower backbone and frozen
-BatchNorm statistics, and training from random weights) on 10 / 50 / 500 labelled training
-images per class, three seeded subsets each (the seed also seeds training). Every run gets
-the same data (64 px, the same validation and full 10,000-image test set), batch and
-training-time budget. Written to --out: transfer.csv (one row per run), transfer.md (mean
+linear probe on frozen ImageNet features; fine-tuning after a linear-probe warm-up of the head
+(LP-FT), with a slower backbone and frozen BatchNorm statistics, as the finetune recipe states;
+and training from random weights) on 10 / 50 / 500 labelled training images per class, three
+seeded subsets each (the seed also seeds training). Every run gets the same data (64 px, the
+same validation and full 10,000-image test set), batch and training-time budget. Written to --out: transfer.csv (one row per run), transfer.md (mean
 and spread per cell, and the gain over scratch) and transfer.png (test accuracy against
 labelled images per class).
 

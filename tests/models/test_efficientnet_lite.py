@@ -174,6 +174,37 @@ def test_finetune_freezes_bn_statistics_but_trains_everything_at_two_rates() -> 
     assert rates == {"classifier": 1e-2, "backbone": pytest.approx(1e-3)}
 
 
+def test_lp_ft_trains_the_head_alone_first_then_everything_and_resumes_its_count() -> None:
+    torch.manual_seed(0)
+    kw = dict(num_classes=4, in_channels=1, pretrained=True, regime="finetune", dropout=0.0)
+    model = create_model("efficientnet-lite0", **kw, head_warmup_steps=2, freeze_bn=False)
+    opt = build_optimizer(OptimConfig(name="adamw", lr=1e-2, weight_decay=0.1), model)
+    x, y = torch.randn(8, 1, 32, 32), torch.arange(8) % 4
+    changed = []
+    for _ in range(3):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        model.train()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        after = model.state_dict()
+        changed.append({k for k in after if not torch.equal(before[k], after[k])})
+    head = {"classifier.weight", "classifier.bias", "warmup_steps_done"}
+    # Probe phase: neither weight decay nor BatchNorm statistics touch the backbone.
+    assert changed[0] == changed[1] == head
+    assert "stages.3.0.expand.conv.weight" in changed[2]  # then everything trains
+    assert "stages.3.0.expand.bn.running_mean" in changed[2]  # freeze_bn=False: stats move
+    # The count is in the checkpoint: a resumed run does not redo its warm-up.
+    twin = create_model("efficientnet-lite0", **kw, head_warmup_steps=2)
+    twin.load_state_dict(model.state_dict())
+    assert int(twin.warmup_steps_done) == 2
+    twin.train()
+    twin(x).sum().backward()
+    assert twin.stem.conv.weight.grad is not None
+    model.eval()
+    assert int(model.warmup_steps_done) == 2 and model(x).shape == (8, 4)
+
+
 def test_scratch_updates_batchnorm_statistics_as_usual() -> None:
     model = create_model("efficientnet-lite0", num_classes=4, in_channels=1, regime="scratch")
     stats = _bn_stats(model).clone()
@@ -189,6 +220,8 @@ def test_regime_mistakes_are_config_errors() -> None:
         create_model("efficientnet-lite0", pretrained=True, regime="scratch")
     with pytest.raises(ConfigError, match="in_channels=4"):
         create_model("efficientnet-lite0", pretrained=True, in_channels=4)
+    with pytest.raises(ConfigError, match="head_warmup_steps"):
+        create_model("efficientnet-lite0", pretrained=True, regime="probe", head_warmup_steps=5)
 
 
 def test_conversion_is_cached_as_safetensors_and_reused(

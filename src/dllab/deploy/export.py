@@ -41,7 +41,7 @@ from torch import nn
 from dllab.errors import InputError
 from dllab.experiment import load_trained, task_class, trained_precision
 from dllab.tasks.example_inputs import text_sizes, token_batch
-from dllab.train.checkpoint import atomic_write_text
+from dllab.train.checkpoint import atomic_write_text, usual_permissions
 from dllab.train.protocol import ExampleInput
 
 TOLERANCE = 1e-4  # max abs difference between onnxruntime and PyTorch on the example input
@@ -268,6 +268,7 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
         entry = proto.metadata_props.add()
         entry.key, entry.value = "dllab", json.dumps(described)
         onnx.save(proto, attempt.path)
+        usual_permissions(attempt.path)  # mkstemp made it private (0600)
         os.replace(attempt.path, out)
     finally:
         Path(attempt.path).unlink(missing_ok=True)

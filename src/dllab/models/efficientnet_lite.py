@@ -25,7 +25,11 @@ Transfer regimes (`regime`), compared by `benchmarks/transfer.py`:
   (discriminative learning rates: the pretrained layers should move less than the new head);
   with `freeze_bn` its BatchNorm statistics stay the ImageNet ones, because batch statistics
   of a few dozen images are noisy and make training and evaluation disagree; the BatchNorm
-  scales and shifts still train;
+  scales and shifts still train; with `head_warmup_steps` the first steps train the new head
+  alone on the frozen backbone, then everything trains: LP-FT (Kumar et al., "Fine-Tuning can
+  Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022, arXiv:2202.10054),
+  because a random head's large gradients otherwise flow into, and distort, the pretrained
+  features before the head is any good;
 - `scratch`: random weights, one learning rate, BatchNorm as usual (the baseline).
 """
 
@@ -157,13 +161,17 @@ class EfficientNetLite(nn.Module):
         regime: Regime | None = None,  # probe | finetune | scratch; None: finetune if pretrained
         backbone_lr_mult: float = 0.1,  # finetune: backbone lr = this x the recipe's lr
         freeze_bn: bool = True,  # finetune: keep the backbone's BatchNorm statistics fixed
+        head_warmup_steps: int = 0,  # finetune: train steps with the backbone frozen (LP-FT)
         dropout: float = 0.2,  # before the classifier, as the reference trains Lite0
         tf_same: bool = True,  # TF padding and BN eps, as the weights were trained (see top)
     ) -> None:
         super().__init__()
         regime = regime or ("finetune" if pretrained else "scratch")
-        _check_regime(regime, pretrained, in_channels, backbone_lr_mult)
+        _check_regime(regime, pretrained, in_channels, backbone_lr_mult, head_warmup_steps)
         self.regime, self.backbone_lr_mult = regime, backbone_lr_mult
+        self.head_warmup_steps = head_warmup_steps
+        if head_warmup_steps:  # in the checkpoint, so that a resumed run knows where it was
+            self.register_buffer("warmup_steps_done", torch.zeros((), dtype=torch.long))
         # Which backbone BatchNorm layers stay in eval mode while the model trains.
         self.frozen_bn = regime == "probe" or (regime == "finetune" and freeze_bn)
 
@@ -218,7 +226,8 @@ class EfficientNetLite(nn.Module):
         if num_classes != 1000:
             del state["classifier.weight"], state["classifier.bias"]
         missing, unexpected = self.load_state_dict(state, strict=False)
-        assert not unexpected and set(missing) <= {"classifier.weight", "classifier.bias"}
+        new = {"classifier.weight", "classifier.bias", "warmup_steps_done"}
+        assert not unexpected and set(missing) <= new
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         """Everything but the classifier: what ImageNet pretraining provides."""
@@ -255,13 +264,28 @@ class EfficientNetLite(nn.Module):
             maps.append(x)
         return maps
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features `(B, 1280)`: what the classifier sees."""
+        return self.head(self.feature_maps(x)[-1]).mean((2, 3))  # (B, 1280, H/32, W/32) -> pool
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.head(self.feature_maps(x)[-1])  # (B, 1280, H/32, W/32)
-        x = x.mean((2, 3))  # (B, 1280)
-        return self.classifier(self.dropout(x))
+        if self.training and self.head_warmup_steps:
+            done = int(self.warmup_steps_done)
+            if done < self.head_warmup_steps:  # LP-FT's probe phase: no backbone gradients
+                self.warmup_steps_done += 1  # one per training forward pass (micro-batch)
+                self.train(False)  # the backbone runs as in a probe: BatchNorm in eval mode
+                with torch.no_grad():
+                    x = self.features(x)
+                self.train(True)
+                # No gradient reaches the backbone: the optimisers skip parameters whose grad
+                # is None, so neither Adam's moments nor weight decay move them.
+                return self.classifier(self.dropout(x))
+        return self.classifier(self.dropout(self.features(x)))
 
 
-def _check_regime(regime: str, pretrained: bool, in_channels: int, lr_mult: float) -> None:
+def _check_regime(
+    regime: str, pretrained: bool, in_channels: int, lr_mult: float, warmup: int
+) -> None:
     if regime not in REGIMES:
         raise ConfigError(f"regime must be one of {', '.join(REGIMES)}; got {regime!r}")
     if regime == "scratch" and pretrained:
@@ -273,6 +297,11 @@ def _check_regime(regime: str, pretrained: bool, in_channels: int, lr_mult: floa
         )
     if lr_mult <= 0:
         raise ConfigError(f"backbone_lr_mult must be > 0 (use regime=probe to freeze); {lr_mult}")
+    if warmup < 0 or (warmup and regime != "finetune"):
+        raise ConfigError(
+            f"head_warmup_steps (LP-FT) must be >= 0 and is for regime 'finetune'; got "
+            f"{warmup} with regime {regime!r}"
+        )
 
 
 @torch.no_grad()

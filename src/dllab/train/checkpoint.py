@@ -78,7 +78,7 @@ def _umask() -> int:
     return mask
 
 
-def _usual_permissions(tmp: str) -> None:
+def usual_permissions(tmp: str) -> None:
     """`mkstemp` files are private (0600); a run's files get what the umask gives, like PNGs."""
     os.chmod(tmp, 0o666 & ~_umask())
 
@@ -92,7 +92,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        _usual_permissions(tmp)
+        usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -115,7 +115,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         save_file(tensors, tmp, metadata=header)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        _usual_permissions(tmp)
+        usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
