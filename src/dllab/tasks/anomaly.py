@@ -1,24 +1,17 @@
-"""Anomaly detection on good parts only (P01 visual defect inspection): PatchCore.
+"""Anomaly detection on good parts only (P01 visual defect inspection): the task.
 
 Inspection lines start with many good parts and almost no defects, so the detector learns what
-*good* looks like and flags what is far from it. PatchCore (Roth et al., "Towards Total Recall
-in Industrial Anomaly Detection", CVPR 2022):
-
-1. a frozen ImageNet backbone turns each image into mid-level feature maps; each position's
-   features, averaged over its 3x3 neighbourhood and concatenated across two stages (the
-   deeper one upsampled), describe one *patch* (sec. 3.1);
-2. the patches of all good training images, cut down by greedy k-center selection to a
-   *coreset* that still covers them (sec. 3.2, Alg. 1), are the memory bank;
-3. a test patch's anomaly score is its distance to the nearest patch in the bank; the map of
-   scores, upsampled and smoothed by a Gaussian (sigma 4 px), is the heat map, and its
-   maximum the image's score (sec. 3.3).
+*good* looks like and flags what is far from it: PatchCore (`dllab.models.patchcore`), a
+memory bank of good patches on a frozen ImageNet backbone, with each position's distance
+normalised by its distances on good parts held out of the bank (`task.holdout_fraction`).
 
 On the shared Trainer the "fit" is one pass without gradient steps: `training_step` collects
 patch features (a zero loss, `automatic_optimization = False`, no optimiser), and the first
-`validation_step` builds the memory bank from them and calibrates the decision threshold on
-the validation split: the highest score that still flags `recall` (99 %) of its defective
-parts. Bank and threshold are buffers of the model, so the checkpoint holds the whole
-detector and `dllab predict` says good or defective from it alone.
+`validation_step` builds the memory bank and the positional statistics from them and calibrates
+the decision threshold on the validation split: the highest score that still flags `recall`
+(99 %) of its defective parts. Bank, statistics and threshold are buffers of the model, so
+the checkpoint holds the whole detector and `dllab predict` says good or defective from it
+alone.
 
 Data: `data.name: synthetic-defects` (`dllab.data.defects`, generated once into the data
 folder) or `data.name: folder` with `data.path` at a user's MVTec-AD-style folder
@@ -32,7 +25,6 @@ rate and the latency per image, and `worst_cases.png` overlays the heat maps.
 from __future__ import annotations
 
 import csv
-import math
 import statistics
 import sys
 import time
@@ -41,146 +33,22 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torchmetrics import MetricCollection
 
 from dllab.data.mvtec import GOOD, AnomalyData, AnomalySplit, load_mvtec, split_validation
-from dllab.errors import ConfigError, DataError, InputError
+from dllab.errors import ConfigError, InputError
 from dllab.metrics.anomaly import AnomalyMetrics, confusion_at, threshold_for_recall
+from dllab.models.patchcore import IMAGENET_MEAN, IMAGENET_STD, PatchCore
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, TaskOptions, cat_outputs
 from dllab.train.batches import IndexBatches, epoch_order
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
 
-__all__ = ["AnomalyTask", "PatchCore", "gaussian_blur", "greedy_coreset"]
+__all__ = ["AnomalyTask", "measure_latency", "worst_cases"]
 
 SYNTHETIC = "synthetic-defects"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # for a backbone whose module states no MEAN/STD
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-# ---------------------------------------------------------------- the detector
-def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
-    """`maps` (B, H, W) smoothed by a Gaussian of `sigma` px (reflect padding); sigma 0: as is.
-
-    Kernel radius int(4 sigma + 0.5), as anomalib's PatchCore smooths its anomaly maps.
-    """
-    if sigma <= 0:
-        return maps
-    radius = int(4 * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
-    k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    y = maps[:, None]  # (B, 1, H, W)
-    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
-    return y[:, 0]
-
-
-def greedy_coreset(
-    features: torch.Tensor, size: int, *, projection: int = 128, seed: int = 0
-) -> torch.Tensor:
-    """Indices (size,) of a k-center coreset of `features` (N, D) (PatchCore Alg. 1).
-
-    Each step adds the point farthest from those chosen, so the chosen ones cover every
-    point within the smallest radius this greedy rule finds (a 2-approximation of the best).
-    Distances are measured after a seeded Gaussian random projection to `projection` dims
-    when D is larger (Johnson-Lindenstrauss: distances are kept up to a small factor).
-    """
-    n, d = features.shape
-    size = min(size, n)
-    g = torch.Generator().manual_seed(seed)
-    z = features.float()
-    if projection < d:
-        p = torch.randn(d, projection, generator=g) / math.sqrt(projection)
-        z = z @ p.to(z.device)  # (N, projection)
-    sq = (z * z).sum(1)  # (N,)
-    chosen = torch.empty(size, dtype=torch.long)
-    i = int(torch.randint(n, (1,), generator=g))
-    nearest = torch.full((n,), math.inf, device=z.device)
-    for j in range(size):
-        chosen[j] = i
-        dist = (sq - 2 * (z @ z[i]) + sq[i]).clamp_min(0)  # squared distance to point i
-        nearest = torch.minimum(nearest, dist)
-        i = int(nearest.argmax())
-    return chosen
-
-
-class PatchCore(nn.Module):
-    """A frozen backbone plus a memory bank of good patches: normalised images (B, 3, S, S) in,
-    anomaly maps (B, S, S) out (distance of each pixel's patch to the nearest good patch).
-
-    `backbone` must have `feature_maps(x) -> list[(B, C_i, H_i, W_i)]`; `layers` picks the
-    stages that form a patch (the first sets the map's resolution). The memory bank starts
-    empty (`bank_size` rows of zeros, `fitted` false) and is filled by `fit(features)`.
-    """
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        *,
-        layers: tuple[int, ...],
-        bank_size: int,
-        dim: int,
-        blur_sigma: float = 4.0,
-        mean: tuple[float, ...] = IMAGENET_MEAN,
-        std: tuple[float, ...] = IMAGENET_STD,
-    ) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.layers, self.blur_sigma = tuple(layers), blur_sigma
-        for p in self.backbone.parameters():
-            p.requires_grad_(False)
-        self.register_buffer("memory_bank", torch.zeros(bank_size, dim))  # (M, D)
-        self.register_buffer("fitted", torch.tensor(False))
-        self.register_buffer("threshold", torch.tensor(math.inf))  # image score: defective
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))  # backbone's input
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images (B, 3, S, S) -> the backbone's normalised float input."""
-        return (images.float() / 255.0 - self.mean) / self.std
-
-    def train(self, mode: bool = True) -> PatchCore:
-        """The backbone stays in eval mode: its BatchNorm statistics are ImageNet's."""
-        super().train(mode)
-        self.backbone.eval()
-        return self
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Patch features (B, D, h, w) at the first chosen stage's resolution (PatchCore 3.1)."""
-        maps = self.backbone.feature_maps(x)
-        picked = [F.avg_pool2d(maps[i], 3, stride=1, padding=1) for i in self.layers]
-        size = picked[0].shape[-2:]
-        picked = [
-            f if f.shape[-2:] == size else F.interpolate(f, size, mode="bilinear") for f in picked
-        ]
-        return torch.cat(picked, 1)
-
-    def fit(self, features: torch.Tensor, seed: int = 0) -> None:
-        """Fill the bank with a coreset of `features` (N, D) (every training patch)."""
-        m = self.memory_bank.shape[0]
-        if len(features) < m:
-            raise DataError(f"{len(features)} training patches cannot fill a bank of {m}")
-        idx = greedy_coreset(features.to(self.memory_bank.device), m, seed=seed)
-        self.memory_bank.copy_(features[idx.to(features.device)])
-        self.fitted.fill_(True)
-
-    def patch_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """Nearest-neighbour distance of each patch to the bank, (B, h, w)."""
-        e = self.embed(x)  # (B, D, h, w)
-        b, d, h, w = e.shape
-        flat = e.permute(0, 2, 3, 1).reshape(b, h * w, d)
-        scores = torch.stack([torch.cdist(f, self.memory_bank).amin(1) for f in flat])
-        return scores.view(b, h, w)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Anomaly maps (B, H, W) at the input's resolution."""
-        s = self.patch_scores(x)[:, None]  # (B, 1, h, w)
-        s = F.interpolate(s, x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-        return gaussian_blur(s, self.blur_sigma)
 
 
 # ---------------------------------------------------------------- the task
@@ -196,10 +64,13 @@ class SyntheticOptions(BaseModel):
 
 
 class AnomalyOptions(TaskOptions):
-    method: Literal["patchcore"] = "patchcore"  # the detector (PaDiM would go here)
+    method: Literal["patchcore"] = "patchcore"  # the detector (PaDiM scored lower on val)
     category: str | None = None  # category folder (synthetic: brick, grass or gravel)
-    layers: list[int] = [2, 4]  # backbone stages forming a patch (Lite0: strides 8 and 16)
+    layers: list[int] = [1, 2]  # backbone stages forming a patch (Lite0: strides 4 and 8)
     coreset_ratio: float = Field(0.01, gt=0, le=1)  # share of training patches in the bank
+    # good training parts kept out of the bank to learn each position's usual distance (the
+    # border, a print); 0 scores raw distances as the PatchCore paper does
+    holdout_fraction: float = Field(0.2, ge=0, lt=1)
     blur_sigma: float = Field(4.0, ge=0)  # heat-map smoothing in px (the PatchCore paper's)
     recall: float = Field(0.99, gt=0, le=1)  # defective validation parts the threshold flags
     worst_cases: int = Field(8, ge=1)  # heat-map overlays drawn for the report
@@ -309,17 +180,29 @@ class AnomalyTask(BaseTask):
         if max(layers) >= len(maps) or min(layers) < 0:
             raise ConfigError(f"task.layers={layers}: the backbone has stages 0..{len(maps) - 1}")
         h, w = maps[layers[0]].shape[-2:]
-        patches = len(self.splits_["train"]) * h * w
+        patches = (len(self.splits_["train"]) - self._held_out_count()) * h * w
         module = sys.modules[type(backbone).__module__]
         return {
             "layers": list(layers),
             "dim": sum(maps[i].shape[1] for i in layers),
+            "grid": [h, w],
             "bank_size": max(1, round(self.options.coreset_ratio * patches)),
             "blur_sigma": self.options.blur_sigma,
             "image_size": size,
             "mean": list(getattr(module, "MEAN", IMAGENET_MEAN)),
             "std": list(getattr(module, "STD", IMAGENET_STD)),
         }
+
+    def _held_out_count(self) -> int:
+        """Good training parts that set the positional statistics instead of the bank."""
+        n = len(self.splits_["train"])
+        k = round(self.options.holdout_fraction * n)
+        if k and (k < 2 or k > n - 1):
+            raise ConfigError(
+                f"task.holdout_fraction={self.options.holdout_fraction} holds out {k} of {n} "
+                f"good training parts; it needs 2 to {n - 1} (or 0 for none)"
+            )
+        return k
 
     def build_model(self) -> nn.Module:
         from dllab.models import create_model
@@ -343,15 +226,21 @@ class AnomalyTask(BaseTask):
         if not bool(model.fitted):
             with torch.no_grad():
                 e = model.embed(model.normalize(batch["image"]))  # (B, D, h, w)
-            self.features_.append(e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]).cpu())
+            self.features_.append(e.cpu())
         return StepOutput(loss=torch.zeros((), device=batch["image"].device), count=n)
 
     def fit_detector(self, model: nn.Module) -> None:
-        """Build the memory bank from the collected features, then set the threshold that
+        """Build the memory bank and the positional statistics (on a seeded share of the good
+        parts, kept out of the bank) from the collected features, then set the threshold that
         flags `recall` of the defective validation parts."""
         if not self.features_:
             raise ConfigError("the detector has no training features; train before validating")
-        model.fit(torch.cat(self.features_), seed=self.recipe.train.seed)
+        features = torch.cat(self.features_)  # (N, D, h, w)
+        seed = self.recipe.train.seed
+        order = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
+        held = order[: self._held_out_count()]
+        keep = order[len(held) :].sort().values
+        model.fit(features[keep], features[held] if len(held) else None, seed=seed)
         self.features_ = []
         device = model.memory_bank.device
         self.val_maps_ = [
@@ -497,6 +386,7 @@ def _detector(backbone: nn.Module, spec: dict[str, Any]) -> PatchCore:
         layers=tuple(spec["layers"]),
         bank_size=spec["bank_size"],
         dim=spec["dim"],
+        grid=tuple(spec["grid"]),
         blur_sigma=spec["blur_sigma"],
         mean=tuple(spec["mean"]),
         std=tuple(spec["std"]),
