@@ -35,6 +35,7 @@ from dllab.train.callbacks import (
 )
 from dllab.train.checkpoint import atomic_write_text, load_checkpoint, state_dict_mismatch
 from dllab.train.precision import autocast, resolve_precision
+from dllab.train.protocol import validation_names
 from dllab.train.report import format_value, write_report
 from dllab.train.rng import seed_everything
 from dllab.train.run_dir import ClaimedRunDir, check_run_dir, claim_run_dir
@@ -136,7 +137,7 @@ def check_monitor(recipe: Recipe, task: Any) -> None:
     """Refuse a `train.monitor` the task never reports, before any data is loaded."""
     if task.metric_names is None:
         return  # a plugin that does not declare them: checked at the first validation
-    valid = ["val/loss", *(f"val/{name}" for name in task.metric_names)]
+    valid = validation_names(task.metric_names)
     if recipe.train.monitor not in valid:
         hint = closest(recipe.train.monitor, valid)
         raise ConfigError(

@@ -61,10 +61,14 @@ def test_map_matches_the_coco_definition_on_a_hand_case() -> None:
 
 @pytest.fixture(scope="module")
 def yolo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("yolo")
+    return write_scene_folder(tmp_path_factory.mktemp("yolo"), max_objects=2, train=8)
+
+
+def write_scene_folder(root: Path, *, max_objects: int, train: int) -> Path:
+    """A YOLO folder of 64 px digit scenes: `train` images, 4 for val and 4 for test."""
     pool = ObjectPool.from_digits()
-    spec = SceneSpec(image_size=64, max_objects=2, min_size=16, max_size=40, clutter=0)
-    for split, n in (("train", 8), ("val", 4), ("test", 4)):
+    spec = SceneSpec(image_size=64, max_objects=max_objects, min_size=16, max_size=40, clutter=0)
+    for split, n in (("train", train), ("val", 4), ("test", 4)):
         scenes = [render_scene(pool, spec, seed=len(split), index=i) for i in range(n)]
         write_yolo(
             root,

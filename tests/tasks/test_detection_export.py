@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from dllab.config import load_recipe
-from dllab.data.detection_formats import write_yolo
 from dllab.data.scenes import ObjectPool, SceneSpec, render_scene
 from dllab.deploy.export import export_onnx
 from dllab.experiment import load_trained, run_recipe
 
+from .test_detection import write_scene_folder
+
 pytest.importorskip("onnxruntime")
 cv2 = pytest.importorskip("cv2")
 
-CLASSES = [f"digit {i}" for i in range(10)]
 BOX_ATOL = 1e-2  # pixels, in a frame of ~100 px: ORT and eager differ by ~1e-5 in the raw head
 SCORE_ATOL = 1e-4
 CONF = 0.05  # low, as the tracker uses it, so that there are boxes to compare after 40 steps
@@ -27,18 +27,7 @@ CONF = 0.05  # low, as the tracker uses it, so that there are boxes to compare a
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 40-step yolo-n run on 64 px digit scenes (a YOLO folder), enough to score objects."""
     root = tmp_path_factory.mktemp("det")
-    pool = ObjectPool.from_digits()
-    spec = SceneSpec(image_size=64, max_objects=3, min_size=16, max_size=40, clutter=0)
-    for split, n in (("train", 16), ("val", 4), ("test", 4)):
-        scenes = [render_scene(pool, spec, seed=len(split), index=i) for i in range(n)]
-        write_yolo(
-            root / "data",
-            split,
-            [s.image for s in scenes],
-            [s.boxes for s in scenes],
-            [s.labels for s in scenes],
-            CLASSES,
-        )
+    write_scene_folder(root / "data", max_objects=3, train=16)
     recipe = load_recipe(
         "detection-scenes",
         [

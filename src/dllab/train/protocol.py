@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-__all__ = ["ExampleInput", "Prediction", "StepOutput", "Task"]
+__all__ = ["ExampleInput", "Prediction", "StepOutput", "Task", "validation_names"]
 
 
 @dataclass
@@ -96,3 +96,9 @@ class Task(Protocol):
     def test_step(self, model: nn.Module, batch: Any) -> StepOutput: ...
     def model_metadata(self) -> dict[str, Any]: ...
     def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]: ...
+
+
+def validation_names(metric_names: tuple[str, ...]) -> list[str]:
+    """What a validation reports for a task declaring `metric_names`: its loss and each
+    metric, prefixed `val/` (what `train.monitor` may name)."""
+    return ["val/loss", *(f"val/{name}" for name in metric_names)]

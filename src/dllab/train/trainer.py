@@ -24,7 +24,7 @@ from dllab.errors import ConfigError, TrainingDiverged
 from dllab.train import distributed
 from dllab.train.callbacks import Callback
 from dllab.train.precision import autocast
-from dllab.train.protocol import StepOutput, Task
+from dllab.train.protocol import StepOutput, Task, validation_names
 from dllab.train.rng import rng_state, set_rng_state
 
 
@@ -325,7 +325,7 @@ def _check_declared(task: Task, reported: dict[str, float]) -> None:
     declared = getattr(task, "metric_names", None)
     if declared is None:
         return
-    expected = {"val/loss", *(f"val/{name}" for name in declared)}
+    expected = set(validation_names(declared))
     if set(reported) != expected:
         raise RuntimeError(
             f"task {task.name!r} declares metric_names {sorted(expected)}, but its validation "
