@@ -85,6 +85,7 @@ def test_in_a_notebook_figures_go_to_lesson_output_and_show(tmp_path: Path, monk
     display.display = shown.append
     ipython = types.ModuleType("IPython")
     ipython.display = display
+    ipython.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # a running kernel
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     monkeypatch.setitem(sys.modules, "IPython", ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", display)
@@ -107,3 +108,11 @@ def test_no_lesson_carries_its_own_preamble(lesson: Path):
     assert not re.search(r"\bOUT\b", source), f"{lesson.name} still has its own OUT folder"
     calls = re.findall(r"""^lesson = setup_lesson\("([^"]+)"\)$""", source, flags=re.M)
     assert calls == [lesson.stem], "setup_lesson once, with the lesson's own name"
+
+
+def test_importing_ipykernel_does_not_make_a_script_a_notebook(tmp_path: Path, monkeypatch):
+    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401  (what a test looking for the kernel, or a library, does)
+
+    monkeypatch.chdir(tmp_path)
+    assert setup_lesson("demo", argv=["demo.py", str(tmp_path)]).in_notebook is False

@@ -43,8 +43,16 @@ _watched: set[str] = set()  # lessons of this process whose end is already await
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel, False under `python lesson.py` (or pytest)."""
-    return "ipykernel" in sys.modules
+    """True inside a Jupyter kernel, False under `python lesson.py` (or pytest).
+
+    ipykernel being imported is not enough: any process may import it (a test that looks for
+    the kernel, a library); a kernel is running only when IPython's shell has one.
+    """
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 @dataclass(frozen=True)
