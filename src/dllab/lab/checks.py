@@ -24,6 +24,11 @@ def text(en: str, zh: str) -> Text:
     return {"en": en, "zh": zh}
 
 
+def in_lang(value: str | Text, lang: str) -> str:
+    """`value` in `lang` when it is a `Text`; a plain string (numbers and shapes only) as it is."""
+    return value if isinstance(value, str) else value.get(lang, value["en"])
+
+
 class Failed(Exception):
     """A case failed: `message` says what is wrong, `hint` how to look for the mistake."""
 
@@ -37,7 +42,7 @@ class Failed(Exception):
 class Case:
     """One generated case: what the learner is shown about it, and the check to run."""
 
-    shapes: str  # e.g. "x (4, 7), hidden 5": enough to reproduce it by hand
+    shapes: str | Text  # e.g. "x (4, 7), hidden 5": enough to reproduce it by hand
     check: Callable[[Any], None]  # given the learner (a sandbox.Channel); raises Failed
 
 

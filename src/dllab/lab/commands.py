@@ -19,6 +19,7 @@ import typer
 from dllab.lab import progress as record
 from dllab.lab.catalog import EXERCISES, get_exercise, skeleton_source, solution_source
 from dllab.lab.checklist import ITEMS
+from dllab.lab.checks import in_lang
 from dllab.lab.errors import LabError
 from dllab.lab.messages import STATUS, resolve_lang, say
 from dllab.lab.workspace import existing_workspace, find_workspace
@@ -131,9 +132,19 @@ def check(
     report = grade(exercise.name, path, seed=seed, time_limit=limit)
     for case in report.cases:
         if case.passed:
-            typer.echo(say("case_passed", lang, i=case.index + 1, shapes=case.shapes))
+            typer.echo(
+                say("case_passed", lang, i=case.index + 1, shapes=in_lang(case.shapes, lang))
+            )
             continue
-        typer.echo(say("case_failed", lang, i=case.index + 1, seed=case.seed, shapes=case.shapes))
+        typer.echo(
+            say(
+                "case_failed",
+                lang,
+                i=case.index + 1,
+                seed=case.seed,
+                shapes=in_lang(case.shapes, lang),
+            )
+        )
         if case.message and case.message is not report.problem:
             typer.echo(say("why", lang, message=case.message[lang]))
         if case.hint:

@@ -30,7 +30,7 @@ from dllab.lab.sandbox import STARTUP_LIMIT, Channel, ChildChannel, ChildStopped
 class CaseResult:
     index: int  # 0-based; shown 1-based
     seed: int  # the case's own seed (derived from the check's seed)
-    shapes: str  # what the case was made of
+    shapes: str | Text  # what the case was made of (plain when it is only numbers and shapes)
     passed: bool
     message: Text | None = None  # why it failed: shapes, largest difference…
     hint: Text | None = None  # where to look
