@@ -18,6 +18,8 @@ from dllab.errors import DllabError
 
 __all__ = ["StopLine", "error_line"]
 
+PREFIX = {"en": "error: ", "zh": "错误："}  # before a DllabError's message, in its language
+
 
 class StopLine(Exception):
     """One line for stderr and an exit status, raised past typer (which would swallow Ctrl-C)."""
@@ -69,7 +71,7 @@ def error_line(exc: Exception) -> tuple[str, int]:
         where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
         return f"error: {exc.format_message().rstrip('.')}{where}", exc.exit_code
     if isinstance(exc, DllabError):
-        return f"error: {exc}", 2
+        return f"{PREFIX.get(exc.lang, PREFIX['en'])}{exc}", 2
     if isinstance(exc, OSError):
         path = exc.filename or _path_in_traceback(exc) or "a file"
         if exc.filename2:

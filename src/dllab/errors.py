@@ -8,7 +8,15 @@ Internal invariants use `assert` instead.
 
 
 class DllabError(Exception):
-    """A mistake in what the user gave us; the message is shown as-is, on one line."""
+    """A mistake in what the user gave us; the message is shown as-is, on one line.
+
+    `lang` is the language the message was written in (the lab speaks Chinese with
+    `--lang zh`), so the line's "error:" prefix can be in the same language.
+    """
+
+    def __init__(self, *args: object, lang: str = "en") -> None:
+        super().__init__(*args)
+        self.lang = lang
 
 
 class ConfigError(DllabError):

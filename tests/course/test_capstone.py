@@ -27,6 +27,7 @@ from dllab.course.capstone import (
     grade_capstone,
     load_capstones,
 )
+from dllab.course.capstone_checks import setting
 from dllab.data.catalog import CATALOG
 from dllab.errors import DllabError
 from dllab.experiment import build_task, resolved_recipe, run_recipe
@@ -236,7 +237,7 @@ def test_each_capstone_matches_the_recipe_it_suggests(name: str):
     assert recipe.target is not None and recipe.target.metric == cap.metric
     assert recipe.train.monitor.startswith("val/")
     for key, value in cap.split:
-        assert (recipe.split_seed if key == "split_seed" else recipe.data.test_fraction) == value
+        assert setting(recipe, key) == value, key
     for key, value in cap.meta:
         assert recipe.task.options[key] == value
 

@@ -49,7 +49,7 @@ def test_progress_names_the_workspace_it_used_and_how_it_found_it(course_dirs, t
 def test_progress_shows_lessons_exercises_and_runs_against_the_items(course_dirs) -> None:
     ws = course_dirs["ws"]
     record.record_lesson(ws, "01-03-backprop-by-hand", finished=True)
-    pass_exercises(ws, ["perceptron", "mlp_backprop", "softmax_xent"])
+    pass_exercises(ws, ["perceptron", "mlp_backprop", "softmax_xent", "scalar_autograd", "pca_svd"])
     make_run(course_dirs["runs"], "cifar", "cifar10-resnet20", finished=True)
     result = invoke("--dir", str(ws))
     assert result.exit_code == 0, result.output
@@ -62,7 +62,7 @@ def test_progress_shows_lessons_exercises_and_runs_against_the_items(course_dirs
     assert "01-03 done" in lessons and "01-01 not started" in lessons  # lessons that hand it out
     assert "runs: cifar10-resnet20 (runs/cifar)" in out  # CNN: reproduce ResNet
     assert "next: dllab lab start gradient_norms" in out
-    assert "1/14 items, 3/" in out and "1 project runs finished" in out
+    assert "1/14 items, 5/" in out and "1 project runs finished" in out
 
 
 def test_a_hand_edited_record_is_reported_and_not_counted(course_dirs) -> None:
@@ -91,7 +91,7 @@ class _Text(html.parser.HTMLParser):
 
 
 def test_html_page_holds_the_checklist_and_the_map(course_dirs, tmp_path) -> None:
-    pass_exercises(course_dirs["ws"], ["conv2d", "maxpool"])
+    pass_exercises(course_dirs["ws"], ["conv2d", "conv2d_backward", "maxpool"])
     page = tmp_path / "progress.html"
     result = invoke("--dir", str(course_dirs["ws"]), "--html", str(page))
     assert result.exit_code == 0, result.output

@@ -6,7 +6,13 @@ import ast
 
 import pytest
 
-from dllab.lab.catalog import EXERCISES, get_exercise, skeleton_source, solution_source
+from dllab.lab.catalog import (
+    EXERCISES,
+    NUMPY_BY_HAND,
+    get_exercise,
+    skeleton_source,
+    solution_source,
+)
 from dllab.lab.checklist import ITEMS
 from dllab.lab.errors import LabError
 
@@ -63,6 +69,13 @@ def test_every_exercise_has_several_hints_in_both_languages(exercise) -> None:
     for t in (exercise.title, *exercise.hints):
         assert t["en"].strip() and t["zh"].strip()
         assert any("\u4e00" <= ch <= "\u9fff" for ch in t["zh"])
+
+
+def test_every_numpy_by_hand_name_is_an_exercise() -> None:
+    # a misspelt name would silently let torch do the work in that exercise
+    assert set(NAMES) >= NUMPY_BY_HAND
+    for name in ("scalar_autograd", "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt"):
+        assert get_exercise(name).numpy_only
 
 
 def test_an_unknown_exercise_name_suggests_the_closest() -> None:

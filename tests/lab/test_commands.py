@@ -131,6 +131,8 @@ def test_progress_prints_all_fourteen_items_with_their_exercises(tmp_path, capsy
 def test_an_item_is_checked_when_all_its_exercises_passed(tmp_path, capsys) -> None:
     record = {"version": 1, "exercises": {
         "conv2d": {"passed": True, "last_result": "passed", "last_score": "6/6", "checks": 1},
+        "conv2d_backward": {"passed": True, "last_result": "passed", "last_score": "6/6",
+                            "checks": 1},
         "maxpool": {"passed": True, "last_result": "passed", "last_score": "6/6", "checks": 2,
                     "hints_used": 2},
         "attention": {"passed": False, "last_result": "failed", "last_score": "2/6"},
@@ -141,7 +143,7 @@ def test_an_item_is_checked_when_all_its_exercises_passed(tmp_path, capsys) -> N
     assert "[x] Know the arithmetic of convolution and pooling" in out
     assert "[ ] Understand the mathematics of attention" in out
     assert "maxpool: passed (2 hints)" in out and "attention: failed" in out
-    assert f"1/14 items, 2/{len(EXERCISES)} exercises passed" in out
+    assert f"1/14 items, 3/{len(EXERCISES)} exercises passed" in out
 
 
 def test_an_unreadable_record_is_reported_and_kept(tmp_path) -> None:
@@ -158,3 +160,13 @@ def test_the_record_is_replaced_atomically(tmp_path) -> None:
         lab(tmp_path, "hint", "checkpoint")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".progress.json", ".progress.key"]
     assert _record(tmp_path)["checkpoint"]["hints_used"] == 3
+
+
+def test_an_error_in_chinese_gets_a_chinese_prefix(tmp_path) -> None:
+    from dllab.error_lines import error_line
+
+    result = lab(tmp_path, "check", "perceptron", "--lang", "zh")
+    line, status = error_line(result.exception)
+    assert status == 2 and line.startswith("错误：") and "不存在" in line
+    result = lab(tmp_path, "check", "perceptron", "--lang", "en")
+    assert error_line(result.exception)[0].startswith("error: ")

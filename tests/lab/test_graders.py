@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dllab.lab.catalog import EXERCISES, solution_source
+from dllab.lab.checks import in_lang
 from dllab.lab.grader import Report, grade, grade_in_process
 
 NAMES = [e.name for e in EXERCISES]
@@ -49,6 +50,40 @@ def test_reference_passes_through_the_sandboxed_child(tmp_path, name: str) -> No
     # lists of dicts of arrays go down the pipe, bool arrays and tuples of arrays come back
     report = grade(name, _reference(tmp_path, name), seed=0, n_cases=2)
     assert report.passed, [c.message for c in report.cases if not c.passed] or report.problem
+
+
+@pytest.mark.parametrize("name", ["scalar_autograd", "rnn_bptt"])
+def test_numpy_only_reference_passes_through_the_sandboxed_child(tmp_path, name: str) -> None:
+    # a driver builds the learner's Values in a child that refuses torch; arrays come back
+    report = grade(name, _reference(tmp_path, name), seed=0, n_cases=1)
+    assert report.passed, [c.message for c in report.cases if not c.passed] or report.problem
+
+
+def test_pca_handed_to_sklearn_fails_in_the_child(tmp_path) -> None:
+    cheat = """
+import numpy as np
+from sklearn.decomposition import PCA
+
+def pca_fit(X, n_components):
+    p = PCA(n_components).fit(X)
+    return p.mean_, p.components_, p.explained_variance_, p.explained_variance_ratio_
+
+def pca_transform(X, mean, components):
+    return (X - mean) @ components.T
+"""
+    path = tmp_path / "pca_svd.py"
+    path.write_text(cheat, encoding="utf-8")
+    assert grade_in_process("pca_svd", path, n_cases=1).passed  # right values, wrong means
+    report = grade("pca_svd", path, seed=0, n_cases=1)
+    assert not report.passed
+    assert "scikit-learn is not allowed in this exercise" in report.problem["en"]
+
+
+def test_perceptron_handed_to_sklearn_fails_in_the_child(tmp_path) -> None:
+    path = tmp_path / "perceptron.py"
+    path.write_text("import sklearn.linear_model\n", encoding="utf-8")
+    report = grade("perceptron", path, seed=0, n_cases=1)
+    assert "scikit-learn is not allowed in this exercise" in report.problem["en"]
 
 
 @pytest.mark.parametrize("name", ["conv2d", "loss_curves"])
@@ -459,6 +494,142 @@ MISTAKES = [
         ["w: largest difference", "Update only on a mistake"],
         id="perceptron-updates-on-every-sample",
     ),
+    pytest.param(
+        "scalar_autograd",
+        "self.grad += out.grad  # d(a + b)/da = 1\n            other.grad += out.grad",
+        "self.grad = out.grad  # d(a + b)/da = 1\n            other.grad = out.grad",
+        ["grad of v0..v1", "v1 = v0 + v0", "largest difference", "add them up"],
+        id="autograd-overwrites-a-reused-nodes-gradient",
+    ),
+    pytest.param(
+        "scalar_autograd",
+        "self.grad += other.data * out.grad",
+        "self.grad = other.data * out.grad",
+        ["grad of v0..v3", "v3 = v1 + v2", "add them up"],
+        id="autograd-product-overwrites-a-gradient",
+    ),
+    pytest.param(
+        "scalar_autograd",
+        "self.grad += (1 - t * t) * out.grad",
+        "self.grad += out.grad",
+        ["v1 = v0.tanh()", "local derivative of tanh"],
+        id="autograd-without-the-tanh-derivative",
+    ),
+    pytest.param(
+        "scalar_autograd",
+        "                order.append(v)  # after all its inputs: a topological order\n\n"
+        "        visit(self)\n        self.grad = 1.0\n        for v in reversed(order):\n"
+        "            v._backward()",
+        "\n        def naive(v):\n            v._backward()\n            for child in v._prev:\n"
+        "                naive(child)\n\n        self.grad = 1.0\n        naive(self)",
+        ["v3 = v1 + v2", "topological order"],
+        id="autograd-depth-first-without-topological-order",
+    ),
+    pytest.param(
+        "scalar_autograd",
+        "        return self * other",
+        "        return other",
+        ["Value.__rmul__ returned a float, not a Value"],
+        id="autograd-rmul-returns-a-number",
+    ),
+    pytest.param(
+        "pca_svd",
+        "Xc = X - mean",
+        "Xc = X",
+        ["components (each compared up to its sign)", "Centre the data first"],
+        id="pca-without-centring",
+    ),
+    pytest.param(
+        "pca_svd",
+        "var = S**2 / (len(X) - 1)",
+        "var = S**2 / len(X)",
+        ["explained_variance: largest difference", "N - 1"],
+        id="pca-variance-divided-by-n",
+    ),
+    pytest.param(
+        "pca_svd",
+        "return mean, Vt[:n_components]",
+        "return mean, Vt.T[:n_components]",
+        ["components", "ROWS of Vt"],
+        id="pca-components-from-columns",
+    ),
+    pytest.param(
+        "lr_schedules",
+        "(step + 1) / warmup_steps",
+        "step / warmup_steps",
+        ["warmup_cosine at steps", "largest difference", "off by one"],
+        id="warmup-off-by-one",
+    ),
+    pytest.param(
+        "lr_schedules",
+        "(step - warmup_steps) / (total_steps - warmup_steps)",
+        "step / total_steps",
+        ["warmup_cosine at steps", "AFTER the warmup"],
+        id="cosine-over-the-whole-run",
+    ),
+    pytest.param(
+        "lr_schedules",
+        "peak = pct_start * total_steps - 1",
+        "peak = pct_start * total_steps",
+        ["one_cycle at steps", "one step too late"],
+        id="one-cycle-peak-off-by-one",
+    ),
+    pytest.param(
+        "lr_schedules",
+        "min_lr = initial_lr / final_div_factor",
+        "min_lr = initial_lr",
+        ["one_cycle at steps", "final_div_factor"],
+        id="one-cycle-without-final-division",
+    ),
+    pytest.param(
+        "conv2d_backward",
+        "dx = dxp[:, :, p : p + H, p : p + W]",
+        "dx = dxp",
+        ["dx: expected shape", "PADDED input"],
+        id="conv-backward-dx-not-cropped",
+    ),
+    pytest.param(
+        "conv2d_backward",
+        "dxp[:, :, rows, cols] += ",
+        "dxp[:, :, rows, cols] = ",
+        ["dx: largest difference", "add the contributions"],
+        id="conv-backward-overlapping-windows-overwrite",
+    ),
+    pytest.param(
+        "conv2d_backward",
+        "dw[:, :, i, j] =",
+        "dw[:, :, kh - 1 - i, kw - 1 - j] =",
+        ["dw: largest difference", "cross-correlation"],
+        id="conv-backward-flipped-kernel",
+    ),
+    pytest.param(
+        "conv2d_backward",
+        "db = dout.sum(axis=(0, 2, 3))",
+        "db = dout.sum(axis=0)",
+        ["db: expected shape (", "every output position"],
+        id="conv-backward-bias-not-summed-over-positions",
+    ),
+    pytest.param(
+        "rnn_bptt",
+        "dh = dhs[t] + dh_next",
+        "dh = dhs[t]",
+        ["dW_ih: largest difference", "NEXT step"],
+        id="bptt-forgets-the-gradient-from-the-next-step",
+    ),
+    pytest.param(
+        "rnn_bptt",
+        "dz = dh * (1 - hs[t] ** 2)",
+        "dz = dh",
+        ["largest difference", "derivative of tanh"],
+        id="bptt-without-the-tanh-derivative",
+    ),
+    pytest.param(
+        "rnn_bptt",
+        "h_prev = hs[t - 1] if t > 0 else h0",
+        "h_prev = hs[t]",
+        ["dW_hh: largest difference", "PREVIOUS hidden state"],
+        id="bptt-wrong-hidden-state-for-w-hh",
+    ),
 ]
 
 
@@ -476,7 +647,7 @@ def test_a_failing_case_shows_shapes_seed_and_largest_difference(tmp_path) -> No
     path = _with_mistake(tmp_path, "attention", "/ np.sqrt(d)", "/ d")
     report = grade_in_process("attention", path, seed=3)
     case = next(c for c in report.cases if not c.passed)
-    assert case.shapes.startswith("q (") and case.seed > 0
+    assert in_lang(case.shapes, "en").startswith("q (") and case.seed > 0
     assert "largest difference" in case.message["en"] and "最大差异" in case.message["zh"]
     assert "not 1/d" in case.hint["en"]
     assert "np.sqrt" not in case.message["en"] + case.hint["en"]  # never the reference code

@@ -39,7 +39,8 @@ class Exercise:
 NUMPY_BY_HAND = frozenset(
     {"mlp_backprop", "softmax_xent", "batchnorm", "conv2d", "maxpool", "attention", "dropout",
      "weight_decay", "augmentation", "gru_cell", "lstm_cell", "viterbi", "beam_search",
-     "loss_curves", "iou", "nms", "map50", "sgd_adam", "perceptron"}
+     "loss_curves", "iou", "nms", "map50", "sgd_adam", "perceptron", "scalar_autograd",
+     "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt"}
 )  # fmt: skip
 
 
@@ -121,6 +122,72 @@ EXERCISES: tuple[Exercise, ...] = (
                 "The gradient is (softmax(z) - one_hot(targets)) / N: N because the loss is a "
                 "mean over the batch.",
                 "梯度是 (softmax(z) - one_hot(targets)) / N：除以 N 是因为损失是 batch 上的平均。",
+            ),
+        ),
+    ),
+    Exercise(
+        "scalar_autograd",
+        "backprop",
+        text(
+            "A scalar autograd engine (micrograd): Value with +, *, **, tanh, exp and backward",
+            "标量自动求导引擎（micrograd）：支持 +、*、**、tanh、exp 和 backward 的 Value",
+        ),
+        (
+            text(
+                "Each operation builds out = Value(result, (self, other)) and gives it a "
+                "closure out._backward that adds out.grad times the local derivative to each "
+                "input: d(a + b)/da = 1, d(a * b)/da = b.data. Wrap a plain number in a Value "
+                "first; __radd__ and __rmul__ can return self + other and self * other.",
+                "每个运算构造 out = Value(result, (self, other))，并给它一个闭包 out._backward，"
+                "把 out.grad 乘以局部导数加到每个输入上：d(a + b)/da = 1，d(a * b)/da = b.data。"
+                "普通数字先包装成 Value；__radd__ 和 __rmul__ 可以直接返回 self + other 和 "
+                "self * other。",
+            ),
+            text(
+                "Always +=, never =: in a * a or a + a the same node is both inputs, and a node "
+                "used by two later nodes receives a share from each. backward() sets "
+                "self.grad = 1.0, then runs _backward in reverse topological order: a DFS that "
+                "appends a node after visiting its _prev, with a `seen` set so each runs once.",
+                "永远用 +=，不要用 =：在 a * a 或 a + a 里同一个节点同时是两个输入，被两个后续节点"
+                "使用的节点会从每个节点各得到一份。backward() 先设 self.grad = 1.0，再按拓扑序的"
+                "逆序调用 _backward：深度优先搜索在访问完 _prev 之后才把节点加入列表，并用 `seen` "
+                "集合保证每个节点只运行一次。",
+            ),
+            text(
+                "Local derivatives: d tanh(x)/dx = 1 - tanh(x)**2 (keep t = math.tanh(x)), "
+                "d exp(x)/dx = exp(x), d x**k/dx = k * x**(k - 1).",
+                "局部导数：d tanh(x)/dx = 1 - tanh(x)**2（保存 t = math.tanh(x)），"
+                "d exp(x)/dx = exp(x)，d x**k/dx = k * x**(k - 1)。",
+            ),
+        ),
+    ),
+    Exercise(
+        "pca_svd",
+        "backprop",
+        text(
+            "PCA through the SVD in NumPy, equal to sklearn's PCA",
+            "用 NumPy 通过 SVD 实现 PCA，结果与 sklearn 的 PCA 一致",
+        ),
+        (
+            text(
+                "Centre first: Xc = X - X.mean(axis=0). Then U, S, Vt = np.linalg.svd(Xc, "
+                "full_matrices=False); the principal components are the first k ROWS of Vt, "
+                "already sorted by S.",
+                "先中心化：Xc = X - X.mean(axis=0)。再 U, S, Vt = np.linalg.svd(Xc, "
+                "full_matrices=False)；主成分是 Vt 的前 k 行，已按 S 从大到小排好。",
+            ),
+            text(
+                "The variance along component i is S[i]**2 / (N - 1) (Xc.T @ Xc / (N - 1) is "
+                "the covariance matrix and Vt diagonalises it). The ratio divides by the sum "
+                "over ALL components, before keeping k.",
+                "沿第 i 个成分的方差是 S[i]**2 / (N - 1)（Xc.T @ Xc / (N - 1) 是协方差矩阵，"
+                "Vt 把它对角化）。比例要除以所有成分方差之和，在只保留 k 个之前计算。",
+            ),
+            text(
+                "Projection: (X - mean) @ components.T. A component's sign is arbitrary (v and "
+                "-v span the same axis), so the grader compares each one up to its sign.",
+                "投影：(X - mean) @ components.T。成分的符号是任意的（v 和 -v 是同一条轴），"
+                "所以评分器对每个成分都允许相差一个符号。",
             ),
         ),
     ),
@@ -210,6 +277,36 @@ EXERCISES: tuple[Exercise, ...] = (
                 "convolution is a cross-correlation.",
                 "conv2d 就是一次矩阵乘法：weight.reshape(O, -1) @ cols 得到 (N, O, L)；加上偏置，"
                 "reshape 成 (N, O, H_out, W_out)。不翻转卷积核：深度学习中的卷积其实是互相关。",
+            ),
+        ),
+    ),
+    Exercise(
+        "conv2d_backward",
+        "conv_pool",
+        text(
+            "The backward pass of conv2d (dx, dw, db) with stride and padding, in NumPy",
+            "用 NumPy 实现带步长和填充的 conv2d 反向传播（dx、dw、db）",
+        ),
+        (
+            text(
+                "db sums dout over everything but the output channel: dout.sum(axis=(0, 2, 3)). "
+                "Work on the padded input xp and a zero dxp of its shape; crop dxp at the end.",
+                "db 对 dout 除输出通道以外的轴求和：dout.sum(axis=(0, 2, 3))。在填充后的输入 xp "
+                "和同形状的全零 dxp 上计算，最后再把 dxp 裁剪回来。",
+            ),
+            text(
+                "For each kernel offset (i, j), the slice win = xp[:, :, i : i + stride * H_out "
+                ": stride, j : j + stride * W_out : stride] is what w[:, :, i, j] met: "
+                "dw[:, :, i, j] = np.einsum('nohw,nchw->oc', dout, win).",
+                "对每个卷积核偏移 (i, j)，切片 win = xp[:, :, i : i + stride * H_out : stride, "
+                "j : j + stride * W_out : stride] 就是 w[:, :, i, j] 乘过的输入："
+                "dw[:, :, i, j] = np.einsum('nohw,nchw->oc', dout, win)。",
+            ),
+            text(
+                "The same slice of dxp receives np.einsum('nohw,oc->nchw', dout, w[:, :, i, j]) "
+                "with += : overlapping windows add up. Then dx = dxp[:, :, p : p + H, p : p + W].",
+                "dxp 的同一个切片用 += 加上 np.einsum('nohw,oc->nchw', dout, w[:, :, i, j])："
+                "重叠的窗口要累加。最后 dx = dxp[:, :, p : p + H, p : p + W]。",
             ),
         ),
     ),
@@ -557,6 +654,36 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
     ),
     Exercise(
+        "rnn_bptt",
+        "lstm_timeseries",
+        text(
+            "Backpropagation through time for a vanilla tanh RNN, in NumPy",
+            "用 NumPy 实现普通 tanh RNN 的随时间反向传播（BPTT）",
+        ),
+        (
+            text(
+                "Forward: h = h0; for each x_t: h = np.tanh(x_t @ w_ih.T + h @ w_hh.T + b); "
+                "keep every h and np.stack them into (T, N, H).",
+                "前向：h = h0；对每个 x_t：h = np.tanh(x_t @ w_ih.T + h @ w_hh.T + b)；"
+                "保存每个 h，再 np.stack 成 (T, N, H)。",
+            ),
+            text(
+                "Backward, t from T - 1 down to 0: dh = dhs[t] + dh_next (dh_next starts at 0), "
+                "dz = dh * (1 - hs[t]**2): the tanh's derivative written with its output.",
+                "反向，t 从 T - 1 到 0：dh = dhs[t] + dh_next（dh_next 初始为 0），"
+                "dz = dh * (1 - hs[t]**2)：用 tanh 的输出写出它的导数。",
+            ),
+            text(
+                "Then dw_ih += dz.T @ x[t], dw_hh += dz.T @ h_prev (h_prev = hs[t - 1], or h0 "
+                "when t = 0), db += dz.sum(0), dh_next = dz @ w_hh; after the loop, dh0 is "
+                "dh_next.",
+                "然后 dw_ih += dz.T @ x[t]，dw_hh += dz.T @ h_prev（h_prev = hs[t - 1]，"
+                "t = 0 时为 h0），db += dz.sum(0)，dh_next = dz @ w_hh；循环结束后 dh0 就是 "
+                "dh_next。",
+            ),
+        ),
+    ),
+    Exercise(
         "lstm_cell",
         "lstm_timeseries",
         text(
@@ -815,6 +942,41 @@ EXERCISES: tuple[Exercise, ...] = (
             ),
         ),
         n_cases=12,
+    ),
+    Exercise(
+        "lr_schedules",
+        "loss_curves",
+        text(
+            "Learning-rate schedules: warmup + cosine and one-cycle, equal to torch's",
+            "学习率调度：warmup + 余弦与 one-cycle，与 torch 的调度器一致",
+        ),
+        (
+            text(
+                "Warmup: for step < warmup_steps the rate is base_lr * (step + 1) / "
+                "warmup_steps, so step 0 already trains and step warmup_steps - 1 reaches "
+                "base_lr.",
+                "warmup：step < warmup_steps 时学习率为 base_lr * (step + 1) / warmup_steps，"
+                "所以第 0 步就开始训练，第 warmup_steps - 1 步达到 base_lr。",
+            ),
+            text(
+                "Cosine: with progress = (step - warmup_steps) / (total_steps - warmup_steps), "
+                "lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2.",
+                "余弦：令 progress = (step - warmup_steps) / (total_steps - warmup_steps)，"
+                "lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2。",
+            ),
+            text(
+                "One-cycle: initial = max_lr / div_factor, final = initial / final_div_factor, "
+                "peak = pct_start * total_steps - 1. Up to the peak anneal initial -> max_lr "
+                "with pct = step / peak, then max_lr -> final with pct = (step - peak) / "
+                "(total_steps - 1 - peak); anneal(a, b, pct) = b + (a - b) * (1 + cos(pi * "
+                "pct)) / 2.",
+                "one-cycle：initial = max_lr / div_factor，final = initial / final_div_factor，"
+                "peak = pct_start * total_steps - 1。峰值之前从 initial 退火到 max_lr，"
+                "pct = step / peak；之后从 max_lr 到 final，pct = (step - peak) / "
+                "(total_steps - 1 - peak)；anneal(a, b, pct) = b + (a - b) * (1 + cos(pi * pct)) "
+                "/ 2。",
+            ),
+        ),
     ),
     Exercise(
         "dropout",

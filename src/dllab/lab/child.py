@@ -353,7 +353,11 @@ def _is_array(value: Any) -> bool:
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
-    """Refuses to import the grader's package (and torch in a NumPy exercise), saying why."""
+    """Refuses to import the grader's package (and torch in a NumPy exercise), saying why.
+
+    The child does not know the learner's language, so its own refusals (these and the audit
+    hook's) say it in English and Chinese on one line; the report carries them as they are.
+    """
 
     def __init__(self, refused: dict[str, str]) -> None:
         self.refused = refused
@@ -379,15 +383,20 @@ def _guard(workspace: str, learner_file: str) -> Any:
         if event.startswith("socket.") or event in SPAWN_EVENTS:
             raise PermissionError(
                 f"{event} is not allowed while grading (no network, no processes)"
+                f" / 评分时不允许 {event}（不能联网，不能启动进程）"
             )
         if event == "open" and isinstance(args[0], str | bytes | os.PathLike):
             path = os.path.realpath(os.fsdecode(args[0]))
             mode, flags = args[1] or "r", args[2] if len(args) > 2 else 0
             writes = any(c in str(mode) for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR)
             if path != learner_file and path.startswith(workspace + os.sep):
-                raise PermissionError(f"the grader does not let your code open {path}")
+                raise PermissionError(
+                    f"the grader does not let your code open {path} / 评分器不允许你的代码打开 {path}"
+                )
             if writes and not (path.startswith(here + os.sep) or path in (here, os.devnull)):
-                raise PermissionError(f"write outside the grading folder refused: {path}")
+                raise PermissionError(
+                    f"write outside the grading folder refused: {path} / 不允许在评分文件夹之外写入：{path}"
+                )
 
     return hook
 
@@ -417,11 +426,18 @@ def main(argv: list[str]) -> None:
     sys.path[:] = [p for p in sys.path if "site-packages" not in p] + setup["sys_path"]
     refused = {
         "dllab": "the grader's package is not available to your code: write the exercise "
-        "yourself (dllab lab hint NAME helps)"
+        "yourself (dllab lab hint NAME helps) / 你的代码不能使用评分器的包：请自己完成练习"
+        "（dllab lab hint NAME 可以帮你）"
     }
     if setup["numpy_only"]:
         refused["torch"] = (
             "torch is not allowed in this exercise: it is NumPy by hand (remove `import torch`)"
+            " / 这个练习不允许使用 torch：要用 NumPy 手写（删掉 `import torch`）"
+        )
+        # perceptron and pca_svd are checked against scikit-learn: it must not do the work
+        refused["sklearn"] = (
+            "scikit-learn is not allowed in this exercise: it is NumPy by hand (remove the "
+            "sklearn import) / 这个练习不允许使用 scikit-learn：要用 NumPy 手写（删掉 sklearn 的导入）"
         )
     sys.meta_path.insert(0, _Refuse(refused))
     sys.dont_write_bytecode = True  # nothing to write outside the temporary folder

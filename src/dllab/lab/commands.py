@@ -88,13 +88,13 @@ def start(name: Name, lang: Lang = None, folder: Folder = None) -> None:
     folder = find_workspace(folder).path
     path = _file(folder, name)
     if path.exists():
-        raise LabError(say("exists", lang, path=path, name=exercise.name))
+        raise LabError(say("exists", lang, path=path, name=exercise.name), lang=lang)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with open(path, "x", encoding="utf-8") as f:  # "x": fails rather than overwrite
             f.write(skeleton_source(name))
     except FileExistsError:
-        raise LabError(say("exists", lang, path=path, name=exercise.name)) from None
+        raise LabError(say("exists", lang, path=path, name=exercise.name), lang=lang) from None
     except OSError as exc:
         raise LabError(
             f"cannot write {path} ({exc.strerror or type(exc).__name__}); choose a writable "
@@ -124,7 +124,7 @@ def check(
     folder = find_workspace(folder).path
     path = _file(folder, name)
     if not path.exists():
-        raise LabError(say("no_file", lang, path=path, name=exercise.name))
+        raise LabError(say("no_file", lang, path=path, name=exercise.name), lang=lang)
     seed = secrets.randbelow(2**31) if seed is None else seed
     limit = exercise.time_limit if timeout is None else timeout
     n = exercise.n_cases
@@ -183,14 +183,14 @@ def solution(name: Name, lang: Lang = None, folder: Folder = None) -> None:
     folder = find_workspace(folder).path
     entry = record.load(folder).get(exercise.name)
     if entry is not None and entry.edited:
-        raise LabError(say("solution_edited", lang, name=exercise.name, folder=folder))
+        raise LabError(say("solution_edited", lang, name=exercise.name, folder=folder), lang=lang)
     if not record.counts(entry):
         state = (
             say("last_score", lang, score=entry.last_score)
             if entry is not None and entry.last_score
             else say("never_checked", lang)
         )
-        raise LabError(say("solution_locked", lang, name=exercise.name, state=state))
+        raise LabError(say("solution_locked", lang, name=exercise.name, state=state), lang=lang)
     typer.echo(solution_source(exercise.name), nl=False)
 
 

@@ -67,11 +67,12 @@ def build_report(
     time_limit: float | None = None,
     returncode: int | None = 0,
     stderr: str = "",
+    garbled: str = "",
 ) -> Report:
     """Turn the runner's events (and how the child ended) into a `Report`.
 
     `time_limit` is set when the child was stopped for running past it; `returncode` is the
-    child's exit status.
+    child's exit status; `garbled` says why a reply could not be read, when that stopped it.
     """
     cases: list[CaseResult] = []
     started: dict[str, Any] | None = None
@@ -120,8 +121,11 @@ def build_report(
     else:
         problem = text(
             f"your program ended with exit status {returncode} before grading finished "
-            "(os._exit? a crash?)" + (f"; its last output: {stderr}" if stderr else ""),
+            "(os._exit? a crash?)"
+            + (f"; a reply the grader cannot read ({garbled})" if garbled else "")
+            + (f"; its last output: {stderr}" if stderr else ""),
             f"评分结束前你的程序以退出状态 {returncode} 终止（os._exit？崩溃？）"
+            + (f"；评分器无法读取的回复（{garbled}）" if garbled else "")
             + (f"；最后的输出：{stderr}" if stderr else ""),
         )
     if started is not None:  # the case that was running when the child stopped
@@ -237,9 +241,10 @@ def grade(
 def _stopped(name, seed, n, events, stop: ChildStopped, limit: float, tail: str) -> Report:
     if stop.reason == "timeout" or stop.returncode == -signal.SIGXCPU:
         return build_report(name, seed, n, events, time_limit=limit)
-    if stop.reason == "garbled":
-        tail = f"a reply the grader cannot read ({stop.detail})" + (f"; {tail}" if tail else "")
-    return build_report(name, seed, n, events, returncode=stop.returncode, stderr=tail)
+    garbled = stop.detail if stop.reason == "garbled" else ""
+    return build_report(
+        name, seed, n, events, returncode=stop.returncode, stderr=tail, garbled=garbled
+    )
 
 
 def grade_in_process(name: str, path: Path, *, seed: int = 0, n_cases: int | None = None) -> Report:

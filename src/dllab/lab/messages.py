@@ -99,7 +99,11 @@ def resolve_lang(lang: str | None) -> str:
     """`lang` if given, else from the locale (LC_ALL, LC_MESSAGES, LANG): "zh" or "en"."""
     if lang is not None:
         if lang not in LANGS:
-            raise LabError(f"--lang {lang!r} is not supported; use one of: {', '.join(LANGS)}")
+            choices = ", ".join(LANGS)  # the language is what is wrong: say it in both
+            raise LabError(
+                f"--lang {lang!r} is not supported; use one of: {choices} / "
+                f"不支持 --lang {lang!r}；可选：{choices}"
+            )
         return lang
     for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(var)

@@ -92,9 +92,19 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             "out", out, ref_out.numpy(), mistakes=[(o.numpy(), why) for (o, _), why in variants]
         )
 
-    mask_note = {"causal": "causal mask", "none": "no mask", "random": "random mask"}[kind]
-    size_note = ", large scores (|q k^T| / sqrt(d) up to ~1e4)" if large else ""
+    mask_note = {
+        "causal": text("causal mask", "因果掩码"),
+        "none": text("no mask", "无掩码"),
+        "random": text("random mask", "随机掩码"),
+    }[kind]
+    size_note = text(
+        ", large scores (|q k^T| / sqrt(d) up to ~1e4)", "，分数很大（|q k^T| / sqrt(d) 可达 ~1e4）"
+    )
+    shapes = [f"q {(*batch, tq, d)}", f"k {(*batch, tk, d)}", f"v {(*batch, tk, dv)}"]
     return Case(
-        f"q {(*batch, tq, d)}, k {(*batch, tk, d)}, v {(*batch, tk, dv)}, {mask_note}{size_note}",
+        text(
+            f"{', '.join(shapes)}, {mask_note['en']}{size_note['en'] if large else ''}",
+            f"{'，'.join(shapes)}，{mask_note['zh']}{size_note['zh'] if large else ''}",
+        ),
         check,
     )

@@ -143,6 +143,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ),
         )
 
+    settings = [f"beam_size {k}", f"max_len {max_len}", f"length_penalty {alpha}"]
     return Case(
-        f"vocabulary {vocab}, beam_size {k}, max_len {max_len}, length_penalty {alpha}", check
+        text(
+            ", ".join([f"vocabulary {vocab}", *settings]),
+            "，".join([f"词表大小 {vocab}", *settings]),
+        ),
+        check,
     )

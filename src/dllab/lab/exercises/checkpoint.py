@@ -90,8 +90,13 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ),
         )
 
-    optimiser = "Adam" if use_adam else "SGD with momentum"
+    optimiser = text("Adam", "Adam") if use_adam else text("SGD with momentum", "带动量的 SGD")
     return Case(
-        f"MLP {d}-{h}-{o}, {optimiser}, {before} steps, save at epoch {epoch}, {after} more steps",
+        text(
+            f"MLP {d}-{h}-{o}, {optimiser['en']}, {before} steps, save at epoch {epoch}, "
+            f"{after} more steps",
+            f"MLP {d}-{h}-{o}，{optimiser['zh']}，训练 {before} 步，在第 {epoch} 轮保存，"
+            f"再训练 {after} 步",
+        ),
         check,
     )

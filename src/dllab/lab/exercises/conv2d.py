@@ -98,8 +98,8 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ],
         )
 
-    bias_note = ", no bias" if bias is None else ""
-    return Case(
-        f"x {(n, c, h, w)}, weight {(o, c, kh, kw)}, stride {stride}, padding {padding}{bias_note}",
-        check,
-    )
+    parts = [f"x {(n, c, h, w)}", f"weight {(o, c, kh, kw)}", f"stride {stride}"]
+    parts.append(f"padding {padding}")
+    if bias is not None:
+        return Case(", ".join(parts), check)  # only names and numbers
+    return Case(text(", ".join([*parts, "no bias"]), "，".join([*parts, "无偏置"])), check)

@@ -99,5 +99,13 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ),
         )
 
-    mask_note = ", causal mask" if causal else ""
-    return Case(f"x {(b, t, d)}, {heads} heads, dim_feedforward {ff}{mask_note}", check)
+    mask_note = text(", causal mask", "，因果掩码")
+    return Case(
+        text(
+            f"x {(b, t, d)}, {heads} heads, dim_feedforward {ff}"
+            + (mask_note["en"] if causal else ""),
+            f"x {(b, t, d)}，{heads} 个头，dim_feedforward {ff}"
+            + (mask_note["zh"] if causal else ""),
+        ),
+        check,
+    )

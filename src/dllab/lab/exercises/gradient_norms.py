@@ -78,4 +78,10 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 ),
             )
 
-    return Case(f"{depth} layers of widths {sizes}, batch {n}", check)
+    return Case(
+        text(
+            f"{depth} layers of widths {sizes}, batch {n}",
+            f"{depth} 层，宽度 {sizes}，批大小 {n}",
+        ),
+        check,
+    )

@@ -105,5 +105,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ),
         )
 
-    kind = "integer" if integer else "real"
-    return Case(f"boxes1 ({n}, 4), boxes2 ({m}, 4), {kind} coordinates", check)
+    kind = text("integer", "整数") if integer else text("real", "实数")
+    return Case(
+        text(
+            f"boxes1 ({n}, 4), boxes2 ({m}, 4), {kind['en']} coordinates",
+            f"boxes1 ({n}, 4)，boxes2 ({m}, 4)，{kind['zh']}坐标",
+        ),
+        check,
+    )

@@ -119,4 +119,4 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 ),
             )
 
-    return Case(f"a run of {len(train)} epochs", check)
+    return Case(text(f"a run of {len(train)} epochs", f"一次训练，共 {len(train)} 轮"), check)

@@ -103,4 +103,10 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         assert_close("h_T", h_t, ref_hT[0].numpy())
         assert_close("c_T", c_t, ref_cT[0].numpy())
 
-    return Case(f"x {(n, i_size)}, hidden {h_size}, sequence {(t, n, i_size)}", check)
+    return Case(
+        text(
+            f"x {(n, i_size)}, hidden {h_size}, sequence {(t, n, i_size)}",
+            f"x {(n, i_size)}，隐藏维度 {h_size}，序列 {(t, n, i_size)}",
+        ),
+        check,
+    )

@@ -107,8 +107,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ],
         )
 
+    model = f"Forecaster(hidden_size={hidden}, num_layers={layers})"
     return Case(
-        f"Forecaster(hidden_size={hidden}, num_layers={layers}), x {(b, t)}, "
-        f"history ({t},), {steps} steps",
+        text(
+            f"{model}, x {(b, t)}, history ({t},), {steps} steps",
+            f"{model}，x {(b, t)}，history ({t},)，预测 {steps} 步",
+        ),
         check,
     )

@@ -202,8 +202,13 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
 
     n_pred = sum(len(p["boxes"]) for p in preds)
     n_gt = sum(len(t["boxes"]) for t in targets)
-    extra = ", a class found only in the predictions" if absent else ""
+    extra = text(", a class found only in the predictions", "，有一个类别只出现在预测中")
     return Case(
-        f"{n_images} images, {n_classes} classes, {n_pred} predictions, {n_gt} objects{extra}",
+        text(
+            f"{n_images} images, {n_classes} classes, {n_pred} predictions, {n_gt} objects"
+            + (extra["en"] if absent else ""),
+            f"{n_images} 张图像，{n_classes} 个类别，{n_pred} 个预测，{n_gt} 个目标"
+            + (extra["zh"] if absent else ""),
+        ),
         check,
     )

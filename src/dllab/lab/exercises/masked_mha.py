@@ -145,5 +145,15 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ),
         )
 
-    kind = "self-attention, causal" if causal else f"cross-attention over {s} keys"
-    return Case(f"query {(b, t, d)}, {heads} heads, {kind}, key lengths {lengths.tolist()}", check)
+    kind = (
+        text("self-attention, causal", "自注意力，因果")
+        if causal
+        else text(f"cross-attention over {s} keys", f"对 {s} 个键的交叉注意力")
+    )
+    return Case(
+        text(
+            f"query {(b, t, d)}, {heads} heads, {kind['en']}, key lengths {lengths.tolist()}",
+            f"query {(b, t, d)}，{heads} 个头，{kind['zh']}，键长度 {lengths.tolist()}",
+        ),
+        check,
+    )

@@ -128,7 +128,13 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         ]
         _judge(f"batched_nms(boxes, scores, labels, {threshold})", got, expected, variants)
 
-    return Case(f"boxes ({n}, 4), 3 classes, iou_threshold {threshold}", check)
+    return Case(
+        text(
+            f"boxes ({n}, 4), 3 classes, iou_threshold {threshold}",
+            f"boxes ({n}, 4)，3 个类别，iou_threshold {threshold}",
+        ),
+        check,
+    )
 
 
 def _batched(boxes, scores, labels, t, **kw) -> list[int]:

@@ -93,5 +93,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 ),
             )
 
-    kind = "separable" if separable else "noisy"
-    return Case(f"X ({n}, {d}), {kind} labels, lr {lr:.3g}, {epochs} epochs", check)
+    kind = text("separable", "线性可分") if separable else text("noisy", "带噪声")
+    return Case(
+        text(
+            f"X ({n}, {d}), {kind['en']} labels, lr {lr:.3g}, {epochs} epochs",
+            f"X ({n}, {d})，{kind['zh']}的标签，lr {lr:.3g}，{epochs} 轮",
+        ),
+        check,
+    )

@@ -122,8 +122,12 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             assert_close(f"m after Adam step {k + 1}", m, ref[k][1])
             assert_close(f"v after Adam step {k + 1}", v, ref[k][2])
 
+    sgd = [f"SGD lr {lr:.3g}", f"momentum {mu:.3g}", f"nesterov {nesterov}"]
+    adam = [f"Adam lr {adam_lr:.3g}", f"betas ({betas[0]:.3g}, {betas[1]:.3g})"]
     return Case(
-        f"w {shape}, {steps} steps; SGD lr {lr:.3g}, momentum {mu:.3g}, nesterov {nesterov}; "
-        f"Adam lr {adam_lr:.3g}, betas ({betas[0]:.3g}, {betas[1]:.3g})",
+        text(
+            f"w {shape}, {steps} steps; {', '.join(sgd)}; {', '.join(adam)}",
+            f"w {shape}，{steps} 步；{'，'.join(sgd)}；{'，'.join(adam)}",
+        ),
         check,
     )

@@ -115,5 +115,7 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ],
         )
 
-    note = "" if base == 10000.0 else f", base {base:g}"
-    return Case(f"positions {shape}, d_model {d}{note}, shift k = {k}", check)
+    parts = [f"positions {shape}", f"d_model {d}"] + ([] if base == 10000.0 else [f"base {base:g}"])
+    return Case(
+        text(", ".join([*parts, f"shift k = {k}"]), "，".join([*parts, f"平移 k = {k}"])), check
+    )

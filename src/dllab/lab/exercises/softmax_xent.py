@@ -48,4 +48,10 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ],
         )
 
-    return Case(f"logits {(n, c)} (scale {scale:g}), targets ({n},)", check)
+    return Case(
+        text(
+            f"logits {(n, c)} (scale {scale:g}), targets ({n},)",
+            f"logits {(n, c)}（尺度 {scale:g}），targets ({n},)",
+        ),
+        check,
+    )

@@ -146,5 +146,9 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
         assert_close("weights after fit", got["after"], flat(model).numpy())
 
     return Case(
-        f"{n} samples of {d} features -> {o}, batch_size {batch_size}, {epochs} epochs", check
+        text(
+            f"{n} samples of {d} features -> {o}, batch_size {batch_size}, {epochs} epochs",
+            f"{n} 个样本，{d} 个特征 -> {o}，batch_size {batch_size}，{epochs} 轮",
+        ),
+        check,
     )

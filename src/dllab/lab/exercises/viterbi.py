@@ -163,8 +163,14 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
             ),
         )
 
-    note = ", small enough for brute force" if tiny else ""
-    return Case(f"emissions {(b, t, k)}, lengths {lengths.tolist()}{note}", check)
+    note = text(", small enough for brute force", "，小到可以穷举验证")
+    return Case(
+        text(
+            f"emissions {(b, t, k)}, lengths {lengths.tolist()}" + (note["en"] if tiny else ""),
+            f"emissions {(b, t, k)}，序列长度 {lengths.tolist()}" + (note["zh"] if tiny else ""),
+        ),
+        check,
+    )
 
 
 def _score(em, path, trans, start, end):

@@ -109,8 +109,11 @@ def make_case(index: int, rng: np.random.Generator) -> Case:
                 mistakes=[(alt[k], why) for alt, why in alts],
             )
 
+    settings = [f"lr {lr:.3g}", f"weight_decay {wd:.3g}", f"betas ({betas[0]:.3g}, {betas[1]:.3g})"]
     return Case(
-        f"w {shape}, {steps} steps, lr {lr:.3g}, weight_decay {wd:.3g}, "
-        f"betas ({betas[0]:.3g}, {betas[1]:.3g})",
+        text(
+            ", ".join([f"w {shape}", f"{steps} steps", *settings]),
+            "，".join([f"w {shape}", f"{steps} 步", *settings]),
+        ),
         check,
     )
