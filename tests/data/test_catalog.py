@@ -11,7 +11,7 @@ from dllab.errors import ConfigError
 def test_catalog_lists_every_dataset():
     assert dataset_names() == [
         *("cifar10", "cifar100", "digits", "fashion-mnist", "folder"),
-        *("gettext-en-zh", "mnist", "peoples-daily", "reviews-zh"),
+        *("gettext-en-zh", "mnist", "peoples-daily", "reviews-zh", "synthetic-defects"),
     ]
 
 

@@ -20,7 +20,7 @@ from dllab.metrics.anomaly import (
     pro_score,
     threshold_for_recall,
 )
-from dllab.tasks.anomaly import worst_cases
+from dllab.tasks.inspection import worst_cases
 
 # Two 2x3 images. Image A has a defect region of 2 pixels, image B one of 1 pixel; 9 pixels
 # are good. Scores, highest first: .8 (A, region) .7 (B, region) .5 .4 .35 (good) .3 (A,
@@ -103,10 +103,14 @@ def test_threshold_catches_the_stated_share_of_defects():
     assert cm.tolist() == [[3, 0], [1, 3]]  # rows truth (good, defective), cols flagged
 
 
-def test_worst_cases_are_missed_defects_then_false_alarms():
-    scores = torch.tensor([0.2, 0.9, 0.4, 0.55])
-    defective = torch.tensor([True, True, False, False])
-    assert worst_cases(scores, defective, 0.5, 3).tolist() == [0, 3, 2]
+def test_worst_cases_show_the_hardest_defects_and_the_worst_false_alarms():
+    scores = torch.tensor([0.2, 0.9, 0.4, 0.55, 0.7, 0.8])
+    defective = torch.tensor([True, True, False, False, False, False])
+    # half defective parts, lowest score first; half good parts, highest score first
+    assert worst_cases(scores, defective, 0.5, 4).tolist() == [0, 1, 5, 4]
+    assert worst_cases(scores, defective, 0.5, 3).tolist() == [0, 1, 5]
+    # only two defective parts: good ones fill the rest
+    assert worst_cases(scores, defective, 0.5, 6).tolist() == [0, 1, 5, 4, 3, 2]
 
 
 # ---------------------------------------------------------------- the recipe, end to end
@@ -134,6 +138,7 @@ def test_the_recipe_fits_tests_and_predicts_from_its_checkpoint(tmp_path):
     assert summary["steps"] == 2  # 6 good parts in batches of 4: one pass, nothing else
     inspection = (run / "inspection.md").read_text()
     assert "false-alarm rate" in inspection and "ms per image" in inspection
+    assert "| all defects |" in inspection  # the per-type table, with its total row
     assert (run / "worst_cases.png").stat().st_size > 0 and (run / "scores.png").exists()
     # The checkpoint alone holds the detector: eval gives the same numbers, predict a verdict.
     again = evaluate_run(run)

@@ -239,6 +239,19 @@ CATALOG: dict[str, DatasetSpec] = {
             ),
         ),
         DatasetSpec(
+            name="synthetic-defects",
+            description="surface defects drawn on scikit-image's brick, grass and gravel "
+            "photographs, exact masks, MVTec-AD layout; generated on first use, seeded "
+            "(data/defects.py)",
+            license="CC0 (the brick, grass and gravel photographs scikit-image ships)",
+            homepage="https://scikit-image.org/docs/stable/api/skimage.data.html",
+            # The photographs the defects are drawn on; the parts themselves are generated
+            # into <data>/synthetic-defects/ by the first run. No digest is pinned:
+            # scikit-image owns these files.
+            files=tuple(FileSpec(f"{t}.png", None) for t in ("brick", "grass", "gravel")),
+            bundled_with="skimage/data",
+        ),
+        DatasetSpec(
             name="folder",
             description="your own images: root/class_x/*.png or root/{train,val,test}/class_x/*",
             license="yours",

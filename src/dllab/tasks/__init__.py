@@ -19,6 +19,7 @@ def create_task(name: str, **kwargs: Any) -> Task:
 from dllab.tasks import (  # noqa: E402, F401
     anomaly,
     classification,
+    defect_classifier,
     detection,
     language_model,
     masked_lm,

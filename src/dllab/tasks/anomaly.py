@@ -19,62 +19,48 @@ folder) or `data.name: folder` with `data.path` at a user's MVTec-AD-style folde
 names). The validation split is `data.val_fraction` of the test parts (MVTec-AD has none).
 Metrics (`dllab.metrics.anomaly`): image AUROC, pixel AUROC and PRO up to 30 % FPR, overall
 and per defect type; `inspection.md` adds the threshold, the confusion matrix, the false-alarm
-rate and the latency per image, and `worst_cases.png` overlays the heat maps.
+rate and the latency per image, and `worst_cases.png` overlays the heat maps (the report and
+the data loading are shared with the supervised classifier: `dllab.tasks.inspection`).
 """
 
 from __future__ import annotations
 
-import csv
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 from torchmetrics import MetricCollection
 
-from dllab.data.mvtec import GOOD, AnomalyData, AnomalySplit, load_mvtec, split_validation
+from dllab.data.mvtec import GOOD
 from dllab.errors import ConfigError, InputError
-from dllab.metrics.anomaly import AnomalyMetrics, confusion_at, threshold_for_recall
+from dllab.metrics.anomaly import AnomalyMetrics, threshold_for_recall
 from dllab.models.patchcore import IMAGENET_MEAN, IMAGENET_STD, PatchCore
 from dllab.tasks import TASKS
-from dllab.tasks.base import BaseTask, TaskOptions, cat_outputs
+from dllab.tasks.base import BaseTask, cat_outputs
+from dllab.tasks.inspection import (
+    InspectionOptions,
+    load_inspection_data,
+    measure_latency,
+    write_inspection_report,
+)
 from dllab.train.batches import IndexBatches, epoch_order
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
 
-__all__ = ["AnomalyTask", "measure_latency", "worst_cases"]
-
-SYNTHETIC = "synthetic-defects"
+__all__ = ["AnomalyTask"]
 
 
 # ---------------------------------------------------------------- the task
-class SyntheticOptions(BaseModel):
-    """Size and difficulty of `data.name: synthetic-defects` (`dllab.data.defects`)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    train_good: int = Field(100, ge=1)  # good parts to fit on, per texture
-    test_good: int = Field(60, ge=2)  # good test parts (data.val_fraction of them validate)
-    test_per_defect: int = Field(24, ge=2)  # defective test parts per defect type
-    contrast: float = Field(1.0, gt=0, le=10)  # scales every defect's grey-level change
-    seed: int = 0  # the data's own seed: every train.seed sees the same parts
-
-
-class AnomalyOptions(TaskOptions):
+class AnomalyOptions(InspectionOptions):
     method: Literal["patchcore"] = "patchcore"  # the detector (PaDiM scored lower on val)
-    category: str | None = None  # category folder (synthetic: brick, grass or gravel)
     layers: list[int] = [1, 2]  # backbone stages forming a patch (Lite0: strides 4 and 8)
     coreset_ratio: float = Field(0.01, gt=0, le=1)  # share of training patches in the bank
     # good training parts kept out of the bank to learn each position's usual distance (the
     # border, a print); 0 scores raw distances as the PatchCore paper does
     holdout_fraction: float = Field(0.2, ge=0, lt=1)
     blur_sigma: float = Field(4.0, ge=0)  # heat-map smoothing in px (the PatchCore paper's)
-    recall: float = Field(0.99, gt=0, le=1)  # defective validation parts the threshold flags
-    worst_cases: int = Field(8, ge=1)  # heat-map overlays drawn for the report
-    synthetic: SyntheticOptions = SyntheticOptions()
 
 
 @TASKS.register("anomaly")
@@ -97,56 +83,9 @@ class AnomalyTask(BaseTask):
                 "task 'anomaly' fits in one pass over the good parts: set train.max_epochs=1"
             )
         self.rank_, self.world_ = rank, world
-        size = r.data.image_size or 256
-        category = self._category()
-        self.data_: AnomalyData = load_mvtec(
-            self._data_root(size), image_size=size, category=category
-        )
-        val, test = split_validation(self.data_.test, r.data.val_fraction, r.split_seed)
-        for name, part in (("validation", val), ("test", test)):
-            if not (part.kinds == 0).any() or not (part.kinds > 0).any():
-                raise ConfigError(
-                    f"the {name} split has no good or no defective parts; set "
-                    f"data.val_fraction between 0.1 and 0.9 (it is {r.data.val_fraction})"
-                )
+        self.data_, val, test = load_inspection_data(r, self.options, self.name)
         self.splits_ = {"train": self.data_.train, "val": val, "test": test}
         self.features_: list[torch.Tensor] = []
-
-    def _category(self) -> str | None:
-        if self.recipe.data.name == SYNTHETIC:
-            from dllab.data.defects import TEXTURES
-
-            if self.options.category not in TEXTURES:
-                raise ConfigError(
-                    f"task.category={self.options.category!r}: the synthetic data has "
-                    f"categories {', '.join(TEXTURES)}"
-                )
-        return self.options.category
-
-    def _data_root(self, size: int) -> Path:
-        d = self.recipe.data
-        if d.name == SYNTHETIC:
-            from dllab.data.defects import DefectConfig, synthetic_defects
-
-            s = self.options.synthetic
-            config = DefectConfig(
-                image_size=size,
-                train_good=s.train_good,
-                test_good=s.test_good,
-                test_per_defect=s.test_per_defect,
-                contrast=s.contrast,
-                seed=s.seed,
-                textures=(self.options.category,) if self.options.category else (),
-            )
-            return synthetic_defects(config, root=d.data_dir)
-        if d.name == "folder":
-            if not d.path:
-                raise ConfigError("data.name=folder needs data.path=<your MVTec-style folder>")
-            return Path(d.path)
-        raise ConfigError(
-            f"task 'anomaly' reads data.name={SYNTHETIC} or data.name=folder (an MVTec-AD "
-            f"layout at data.path); got {d.name!r}"
-        )
 
     def data_checksums(self) -> dict[str, str]:
         return dict(self.data_.checksums)
@@ -312,71 +251,20 @@ class AnomalyTask(BaseTask):
     def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """inspection.md (threshold, confusion matrix, false alarms, per-type table, latency),
         per_defect.csv, scores.png and worst_cases.png, from the one test pass."""
-        from dllab.viz.anomaly import plot_anomaly_overlays, plot_score_histogram
-
-        out = cat_outputs(outputs)
-        test: AnomalySplit = self.splits_["test"]
-        scores = out["maps"].flatten(1).amax(1)
-        defective = out["kind"] > 0
-        t = float(model.threshold)
-        cm = confusion_at(scores, defective, t)
-        names = self.data_.kind_names
-        rows = _per_kind_rows(scores, out["kind"], t, names)
-        latency = measure_latency(model, model.normalize(test.images[:1]))
-        paths = [
-            _write_csv(run_dir / "per_defect.csv", rows),
-            plot_score_histogram(
-                scores.numpy(), out["kind"].numpy(), names, t, run_dir / "scores.png"
-            ),
-        ]
-        worst = worst_cases(scores, defective, t, self.options.worst_cases)
-        paths.append(
-            plot_anomaly_overlays(
-                test.images[worst].permute(0, 2, 3, 1).numpy(),
-                out["maps"][worst].numpy(),
-                test.masks[worst].numpy(),
-                [_case_title(test.files[i], float(scores[i]), t) for i in worst.tolist()],
-                run_dir / "worst_cases.png",
-                vmax=float(scores.quantile(0.99)),
-            )
+        test = self.splits_["test"]
+        x = model.normalize(test.images[:1]).to(model.memory_bank.device)
+        return write_inspection_report(
+            run_dir,
+            test=test,
+            maps=cat_outputs(outputs)["maps"],
+            threshold=float(model.threshold),
+            recall=self.options.recall,
+            data=self.data_,
+            latency=measure_latency(model.eval(), x),
+            worst_k=self.options.worst_cases,
+            score_name="the heat map's maximum: the normalised patch distance to the bank",
+            map_name="anomaly score",
         )
-        paths.insert(0, self._write_inspection(run_dir, cm, t, rows, latency))
-        return paths
-
-    def _write_inspection(
-        self, run_dir: Path, cm: np.ndarray, t: float, rows: list[dict], latency: dict
-    ) -> Path:
-        (tn, fp), (fn, tp) = cm.tolist()
-        lines = [
-            "# Inspection at the validation threshold",
-            "",
-            f"Threshold {t:.4g} on the image score (max of the heat map): the highest that "
-            f"flags {self.options.recall:.0%} of the defective validation parts.",
-            "",
-            "| test parts | flagged good | flagged defective |",
-            "|---|---|---|",
-            f"| good | {tn} | {fp} |",
-            f"| defective | {fn} | {tp} |",
-            "",
-            f"- false-alarm rate: {fp / max(tn + fp, 1):.1%} of good parts flagged",
-            f"- recall: {tp / max(tp + fn, 1):.1%} of defective parts caught",
-            f"- latency: {latency['ms_per_image']:.1f} ms per image (batch 1, median of "
-            f"{latency['repeats']}, {latency['threads']} threads, {latency['device']}); "
-            f"{latency['images_per_s_batched']:.1f} images/s in batches of "
-            f"{latency['batch']}",
-            "",
-            "| kind | parts | flagged | median score |",
-            "|---|---|---|---|",
-            *[
-                f"| {r['kind']} | {r['parts']} | {r['flagged']} | {r['median_score']} |"
-                for r in rows
-            ],
-        ]
-        path = run_dir / "inspection.md"
-        from dllab.train.checkpoint import atomic_write_text
-
-        atomic_write_text(path, "\n".join(lines) + "\n")
-        return path
 
 
 # ---------------------------------------------------------------- helpers
@@ -391,77 +279,3 @@ def _detector(backbone: nn.Module, spec: dict[str, Any]) -> PatchCore:
         mean=tuple(spec["mean"]),
         std=tuple(spec["std"]),
     )
-
-
-def worst_cases(
-    scores: torch.Tensor, defective: torch.Tensor, threshold: float, k: int
-) -> torch.Tensor:
-    """Indices of the `k` hardest parts: defective parts with the lowest scores and good parts
-    with the highest, relative to `threshold` (missed defects and false alarms come first)."""
-    margin = torch.where(defective, scores - threshold, threshold - scores)
-    return torch.argsort(margin, stable=True)[:k]
-
-
-@torch.no_grad()
-def measure_latency(model: nn.Module, x: torch.Tensor, repeats: int = 10) -> dict[str, Any]:
-    """Median wall time of one forward pass on `x` (1, 3, S, S) (backbone, nearest-neighbour
-    search, upsampling and blur: everything but decoding the file), and the median throughput
-    of 3 batches of 8."""
-    device = next(model.buffers()).device
-    x = x.to(device)
-    model.eval()
-    model(x)  # warm up (allocations, oneDNN kernel choice)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    batch, batched = 8, []
-    xb = x.expand(batch, -1, -1, -1).contiguous()
-    for _ in range(3):
-        t0 = time.perf_counter()
-        model(xb)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        batched.append(batch / (time.perf_counter() - t0))
-    return {
-        "ms_per_image": 1000 * statistics.median(times),
-        "repeats": repeats,
-        "images_per_s_batched": statistics.median(batched),
-        "batch": batch,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-    }
-
-
-def _per_kind_rows(
-    scores: torch.Tensor, kinds: torch.Tensor, t: float, names: list[str]
-) -> list[dict[str, Any]]:
-    rows = []
-    for i, name in enumerate(names):
-        s = scores[kinds == i]
-        if len(s):
-            rows.append(
-                {
-                    "kind": name,
-                    "parts": len(s),
-                    "flagged": int((s >= t).sum()),
-                    "median_score": f"{float(s.median()):.4g}",
-                }
-            )
-    return rows
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
-def _case_title(file: str, score: float, t: float) -> str:
-    verdict = "flagged" if score >= t else "passed"
-    return f"{file}\nscore {score:.3g} ({verdict})"

@@ -25,16 +25,19 @@ def plot_anomaly_overlays(
     path: Path,
     *,
     vmax: float | None = None,
-    title: str = "Hardest test parts: true defect outlined (left), heat map (right)",
+    title: str = "Hardest test parts: true defect outlined (left), heat map with it (right)",
+    map_name: str = "anomaly score",
 ) -> Path:
     """Two tiles per part: `images` (N, H, W, 3) uint8 with the outline of `masks` (N, H, W)
     in green, and the image under `maps` (N, H, W) as a heat map scaled 0..`vmax` (default:
-    the largest value shown). Returns `path`."""
+    the largest value shown; `map_name` labels it). Returns `path`."""
     if len(images) == 0:
         return save_figure(message_figure("No parts to show", title), path)
     vmax = float(maps.max()) if vmax is None else vmax
     n = len(images)
-    fig = new_figure(5.0, 2.5 * n + 0.4)
+    fig = new_figure(5.0, 2.6 * n + 0.6)
+    # room at the top for the figure title, and between rows for two-line tile titles
+    fig.subplots_adjust(top=1 - 0.6 / (2.6 * n + 0.6), bottom=0.01, hspace=0.35)
     for i in range(n):
         left = fig.add_subplot(n, 2, 2 * i + 1)
         left.imshow(images[i])
@@ -44,12 +47,14 @@ def plot_anomaly_overlays(
         right = fig.add_subplot(n, 2, 2 * i + 2)
         right.imshow(images[i])
         im = right.imshow(maps[i], cmap="jet", alpha=0.45, vmin=0.0, vmax=vmax)
-        right.set_title("anomaly score", fontsize=7)
+        if masks[i].any():  # the true defect again, so a map's miss is seen at a glance
+            right.contour(masks[i].astype(float), levels=[0.5], colors="white", linewidths=0.6)
+        right.set_title(map_name, fontsize=7)
         fig.colorbar(im, ax=right, fraction=0.046, pad=0.02)
         for ax in (left, right):
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, y=1 - 0.15 / (2.6 * n + 0.6), va="top")
     return save_figure(fig, path)
 
 
@@ -59,7 +64,8 @@ def plot_score_histogram(
     names: list[str],
     threshold: float,
     path: Path,
-    title: str = "Image anomaly scores (test) and the decision threshold",
+    title: str = "Image scores of the test parts and the decision threshold",
+    xlabel: str = "image score (max of the heat map)",
 ) -> Path:
     """Histogram of `scores` (N,) per kind (`kinds` index `names`, 0 = good), stacked, with
     `threshold` as a vertical line. Returns `path`."""
@@ -71,7 +77,7 @@ def plot_score_histogram(
     shown = [groups[i] for i in present]
     ax.hist(shown, bins=bins, stacked=True, label=[names[i] for i in present])
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}")
-    ax.set_xlabel("image score (max of the heat map)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("parts")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)

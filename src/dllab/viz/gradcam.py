@@ -28,12 +28,15 @@ def grad_cam(
     target: int | torch.Tensor | None = None,
     *,
     normalize: bool = True,
-) -> torch.Tensor:
+    return_logits: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM maps (B, H, W) of `model` on `x` (B, C, H, W) at `layer` (a module inside it).
 
     `target`: the class to explain, one for all or (B,) per image; default each image's
     predicted class. With `normalize`, each map is divided by its maximum (0..1; an all-zero
-    map stays 0). The model's parameters get no gradients; its mode is left as it was.
+    map stays 0). With `return_logits`, also the model's outputs (B, classes) from the same
+    forward pass (detached), so a caller that needs both runs the model once. The model's
+    parameters get no gradients; its mode is left as it was.
 
     >>> cam = grad_cam(model, images, model.stages[-1])   # doctest: +SKIP
     """
@@ -61,4 +64,4 @@ def grad_cam(
     if normalize:
         peak = cam.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
         cam = cam / peak
-    return cam
+    return (cam, logits.detach()) if return_logits else cam
