@@ -63,7 +63,13 @@ def dllab():
 
 # Session-scoped fixtures worth building only once (a short training run each)
 SHARED_SESSION = {"quick_run", "finished_run"}
-HEAVY_FIRST = ("integration", "lessons", "tasks", "deploy")  # top-level folders under tests/
+HEAVY_FIRST = (
+    "integration",
+    "lessons",
+    "serve",
+    "tasks",
+    "deploy",
+)  # top-level folders under tests/
 GROUPS_KEY = "dllab_groups_file"  # workerinput: where the workers write {node id: group}
 GROUPS_FILE = pytest.StashKey[str]()  # the same path, in the controller
 

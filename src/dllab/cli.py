@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Find, verify and download datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+ab_app = typer.Typer(help="A/B tests of served models.", no_args_is_help=True)
+app.add_typer(ab_app, name="ab")
 
 
 def _add_lab() -> None:
@@ -190,6 +192,96 @@ def export(
     )
     if not res.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def compress(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (an image classifier).")],
+    method: Annotated[
+        str, typer.Option(help="ort-dynamic, ort-static (int8, calibrated) or prune.")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Output folder [RUN/compress/METHOD].")] = None,
+    calibration: Annotated[int, typer.Option(help="Validation images to calibrate on.")] = 512,
+    amount: Annotated[float, typer.Option(help="prune: fraction of weights to zero.")] = 0.5,
+    finetune_steps: Annotated[int, typer.Option(help="prune: training steps after.")] = 200,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for the timings.")] = 2,
+    iterations: Annotated[int, typer.Option(min=1, help="Timed calls per measurement.")] = 100,
+    force: Annotated[bool, typer.Option("--force", help="Replace files in --out.")] = False,
+) -> None:
+    """Quantise or prune a run's model; write the size/latency/accuracy table (compress.md)."""
+    from dllab.deploy.compress import Settings, compress_run
+
+    settings = Settings(threads=threads, iterations=iterations)
+    res = compress_run(
+        run_dir, method, out, calibration=calibration, amount=amount,
+        finetune_steps=finetune_steps, settings=settings, force=force,
+    )  # fmt: skip
+    console.print((res.out / "compress.md").read_text("utf-8"), highlight=False, markup=False)
+
+
+@app.command()
+def serve(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders: A, then B… for A/B tests.")],
+    split: Annotated[
+        str | None,
+        typer.Option(help="Traffic share of A (e.g. 0.9), or one share per run: 0.5,0.3,0.2."),
+    ] = None,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="A answers all; the other runs are scored silently.")
+    ] = False,
+    backend: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime).")] = "torch",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Largest micro-batch.")] = 32,
+    max_latency_ms: Annotated[
+        float, typer.Option(min=0, help="Longest wait for a batch to fill, in ms.")
+    ] = 10.0,
+    max_body_kb: Annotated[int, typer.Option(min=1, help="Largest request body, in KiB.")] = 4096,
+    ab_log: Annotated[
+        Path | None, typer.Option(help="JSONL log of assignments and feedback (ab report).")
+    ] = None,
+    drain_seconds: Annotated[
+        float, typer.Option(min=0, help="On SIGTERM, wait this long for requests in flight.")
+    ] = 30.0,
+) -> None:
+    """Serve runs over HTTP: /predict, /feedback, /health, /ready, /metrics and /docs."""
+    from dllab.serve.server import serve as serve_
+
+    serve_(
+        runs,
+        split=split,
+        shadow=shadow,
+        backend=backend,
+        host=host,
+        port=port,
+        max_batch_size=max_batch_size,
+        max_latency_ms=max_latency_ms,
+        max_body_kb=max_body_kb,
+        ab_log=ab_log,
+        drain_seconds=drain_seconds,
+        echo=lambda line: console.print(line, highlight=False, markup=False),
+    )
+
+
+@ab_app.command("report")
+def ab_report(
+    log: Annotated[Path, typer.Argument(help="The file given to `dllab serve --ab-log`.")],
+    alpha: Annotated[float, typer.Option(min=0, max=1, help="Significance level.")] = 0.05,
+) -> None:
+    """Each variant's accuracy (Wilson 95% interval), tests against A, and a recommendation."""
+    from dllab.serve.report import ab_report as report_
+
+    stats, comparisons, advice = report_(log, alpha=alpha)
+    table = Table(_key_column("variant"), "labelled", "correct", "accuracy", "95% interval")
+    for s in stats:
+        table.add_row(
+            s.name, str(s.n), str(s.correct), f"{s.accuracy:.4f}", f"[{s.low:.4f}, {s.high:.4f}]"
+        )
+    console.print(table)
+    for c in comparisons:
+        fisher = f", Fisher exact p = {c.fisher_p:.4g}" if c.fisher_p is not None else ""
+        console.print(f"{c.b} vs {c.a}: {c.test} p = {c.p_value:.4g}{fisher}", highlight=False)
+    console.print(advice, highlight=False, markup=False)
 
 
 @app.command()

@@ -33,7 +33,10 @@ __all__ = [
 
 ENV_VAR = "DLLAB_DATA"
 SYSTEM_ROOTS = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
-_PIP_NAMES = {"sklearn": "scikit-learn", "skimage": "scikit-image"}  # import name -> what to `pip install`
+_PIP_NAMES = {
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+}  # import name -> what to `pip install`
 
 
 def _env_root() -> Path | None:
