@@ -74,7 +74,8 @@ def test_every_exercise_has_several_hints_in_both_languages(exercise) -> None:
 def test_every_numpy_by_hand_name_is_an_exercise() -> None:
     # a misspelt name would silently let torch do the work in that exercise
     assert set(NAMES) >= NUMPY_BY_HAND
-    for name in ("scalar_autograd", "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt"):
+    for name in ("scalar_autograd", "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt",
+                 "quantize", "distillation_loss"):  # fmt: skip
         assert get_exercise(name).numpy_only
 
 

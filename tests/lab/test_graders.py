@@ -52,7 +52,7 @@ def test_reference_passes_through_the_sandboxed_child(tmp_path, name: str) -> No
     assert report.passed, [c.message for c in report.cases if not c.passed] or report.problem
 
 
-@pytest.mark.parametrize("name", ["scalar_autograd", "rnn_bptt"])
+@pytest.mark.parametrize("name", ["scalar_autograd", "rnn_bptt", "quantize", "distillation_loss"])
 def test_numpy_only_reference_passes_through_the_sandboxed_child(tmp_path, name: str) -> None:
     # a driver builds the learner's Values in a child that refuses torch; arrays come back
     report = grade(name, _reference(tmp_path, name), seed=0, n_cases=1)
@@ -629,6 +629,90 @@ MISTAKES = [
         "h_prev = hs[t]",
         ["dW_hh: largest difference", "PREVIOUS hidden state"],
         id="bptt-wrong-hidden-state-for-w-hh",
+    ),
+    pytest.param(
+        "quantize",
+        "lo, hi = min(x_min, 0.0), max(x_max, 0.0)",
+        "lo, hi = x_min, x_max",
+        ["scale: largest difference", "must include 0"],
+        id="quantize-range-without-zero",
+    ),
+    pytest.param(
+        "quantize",
+        "return scale, int(min(max(zero_point, qmin), qmax))",
+        "return scale, min(max(qmin - lo / scale, qmin), qmax)",
+        ["zero_point should be an int", "round it"],
+        id="quantize-zero-point-not-rounded",
+    ),
+    pytest.param(
+        "quantize",
+        "zero_point = qmin - round(lo / scale)",
+        "zero_point = qmin - int(np.floor(lo / scale))",
+        ["zero_point: largest difference", "halves to even"],
+        id="quantize-zero-point-floored",
+    ),
+    pytest.param(
+        "quantize",
+        "q = np.round(x / scale) + zero_point",
+        "q = np.floor(x / scale + 0.5) + zero_point",
+        ["quantize: largest difference", "halves to even"],
+        id="quantize-rounds-halves-up",
+    ),
+    pytest.param(
+        "quantize",
+        "return np.clip(q, qmin, qmax).astype(np.int64)",
+        "return q.astype(np.int64)",
+        ["quantize: largest difference", "saturate"],
+        id="quantize-without-clamp",
+    ),
+    pytest.param(
+        "quantize",
+        "others = tuple(d for d in range(x.ndim) if d != axis % x.ndim)",
+        "others = axis",
+        ["scales: expected shape", "every OTHER axis"],
+        id="quantize-per-channel-along-the-wrong-axis",
+    ),
+    pytest.param(
+        "distillation_loss",
+        "loss = alpha * T**2 * kl",
+        "loss = alpha * kl",
+        ["loss: largest difference", "by T^2"],
+        id="distillation-without-t-squared",
+    ),
+    pytest.param(
+        "distillation_loss",
+        "kl = float(np.sum(p_t * (log_p_t - log_p_s))) / n",
+        "kl = float(np.sum(p_s * (log_p_s - log_p_t))) / n",
+        ["loss: largest difference", "from the teacher to the student"],
+        id="distillation-kl-direction-swapped",
+    ),
+    pytest.param(
+        "distillation_loss",
+        "kl = float(np.sum(p_t * (log_p_t - log_p_s))) / n",
+        "kl = float(np.mean(p_t * (log_p_t - log_p_s)))",
+        ["loss: largest difference", "batchmean"],
+        id="distillation-kl-mean-over-all-elements",
+    ),
+    pytest.param(
+        "distillation_loss",
+        "log_p_t = _log_softmax(teacher_logits / T)",
+        "log_p_t = _log_softmax(teacher_logits)",
+        ["loss: largest difference", "Soften the teacher too"],
+        id="distillation-teacher-without-temperature",
+    ),
+    pytest.param(
+        "distillation_loss",
+        "z = z - z.max(axis=1, keepdims=True)",
+        "z = z + 0.0",
+        ["loss: largest difference", "nan or inf"],
+        id="distillation-unstable-softmax",
+    ),
+    pytest.param(
+        "distillation_loss",
+        "d_kl = T * (p_s - p_t) / n",
+        "d_kl = (p_s - p_t) / n",
+        ["dstudent: largest difference", "chain rule through s / T"],
+        id="distillation-gradient-without-the-chain-rule",
     ),
 ]
 

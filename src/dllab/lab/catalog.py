@@ -40,7 +40,8 @@ NUMPY_BY_HAND = frozenset(
     {"mlp_backprop", "softmax_xent", "batchnorm", "conv2d", "maxpool", "attention", "dropout",
      "weight_decay", "augmentation", "gru_cell", "lstm_cell", "viterbi", "beam_search",
      "loss_curves", "iou", "nms", "map50", "sgd_adam", "perceptron", "scalar_autograd",
-     "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt"}
+     "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt", "quantize",
+     "distillation_loss"}
 )  # fmt: skip
 
 
@@ -188,6 +189,39 @@ EXERCISES: tuple[Exercise, ...] = (
                 "-v span the same axis), so the grader compares each one up to its sign.",
                 "投影：(X - mean) @ components.T。成分的符号是任意的（v 和 -v 是同一条轴），"
                 "所以评分器对每个成分都允许相差一个符号。",
+            ),
+        ),
+    ),
+    Exercise(
+        "distillation_loss",
+        "backprop",
+        text(
+            "Knowledge distillation: Hinton's loss and its gradient in NumPy, equal to torch's",
+            "知识蒸馏：用 NumPy 写 Hinton 的蒸馏损失及其梯度，结果与 torch 一致",
+        ),
+        (
+            text(
+                "Soften BOTH with the same T: p_s = softmax(s / T), p_t = softmax(t / T), each "
+                "through a log-softmax with the row max subtracted. KL(p_t || p_s) = sum over "
+                "classes of p_t * (log p_t - log p_s), summed over the batch and divided by N "
+                "(batchmean).",
+                "学生和教师都用同一个 T 软化：p_s = softmax(s / T)，p_t = softmax(t / T)，"
+                "都通过减去行最大值的 log-softmax 计算。KL(p_t || p_s) = 对类别求和 "
+                "p_t * (log p_t - log p_s)，再对 batch 求和并除以 N（batchmean）。",
+            ),
+            text(
+                "loss = alpha * T**2 * KL + (1 - alpha) * CE, where CE is the ordinary "
+                "cross-entropy of the plain logits s with the labels. T**2 keeps the soft "
+                "term's gradients as large as the hard term's whatever T is.",
+                "loss = alpha * T**2 * KL + (1 - alpha) * CE，其中 CE 是原始 logits s 与标签的"
+                "普通交叉熵。T**2 使软目标项的梯度无论 T 取多少都与硬目标项同一量级。",
+            ),
+            text(
+                "Gradient: d(T**2 * KL)/ds = T * (p_s - p_t) / N (the chain rule through s / T "
+                "gives 1/T) and dCE/ds = (softmax(s) - one_hot(labels)) / N; weight them by "
+                "alpha and 1 - alpha.",
+                "梯度：d(T**2 * KL)/ds = T * (p_s - p_t) / N（经过 s / T 的链式法则带来 1/T），"
+                "dCE/ds = (softmax(s) - one_hot(labels)) / N；再分别乘以 alpha 和 1 - alpha。",
             ),
         ),
     ),
@@ -419,6 +453,38 @@ EXERCISES: tuple[Exercise, ...] = (
                 "then reshape to (B, H/p * W/p, C * p * p).",
                 "patchify：先 reshape 成 (B, C, H/p, p, W/p, p)，permute 成 "
                 "(B, H/p, W/p, C, p, p)，再 reshape 成 (B, H/p * W/p, C * p * p)。",
+            ),
+        ),
+    ),
+    Exercise(
+        "quantize",
+        "tensor_ops",
+        text(
+            "Affine int8/uint8 quantisation, per tensor and per channel, equal to torch's",
+            "仿射 int8/uint8 量化（逐张量与逐通道），结果与 torch 一致",
+        ),
+        (
+            text(
+                "Widen the range to include 0: lo = min(x_min, 0), hi = max(x_max, 0). Then "
+                "scale = (hi - lo) / (qmax - qmin), at least float32's eps, and zero_point = "
+                "qmin - round(lo / scale), clamped to [qmin, qmax] and returned as an int.",
+                "先把范围扩展到包含 0：lo = min(x_min, 0)，hi = max(x_max, 0)。再算 "
+                "scale = (hi - lo) / (qmax - qmin)（不小于 float32 的 eps），"
+                "zero_point = qmin - round(lo / scale)，截断到 [qmin, qmax] 并以 int 返回。",
+            ),
+            text(
+                "q = clip(np.round(x / scale) + zero_point, qmin, qmax): np.round rounds halves "
+                "to even like torch's nearbyint, and values beyond the range saturate. Back: "
+                "(q - zero_point) * scale.",
+                "q = clip(np.round(x / scale) + zero_point, qmin, qmax)：np.round 像 torch 的 "
+                "nearbyint 一样把一半舍入到偶数，超出范围的值饱和。还原：(q - zero_point) * scale。",
+            ),
+            text(
+                "Per channel: reduce with x.min(axis=others) where others are all axes but "
+                "`axis`, and broadcast the (C,) parameters with reshape(shape) where shape is "
+                "all 1 except -1 at `axis`.",
+                "逐通道：用 x.min(axis=others) 归约，others 是除 `axis` 外的所有轴；把 (C,) 的参数 "
+                "reshape 成除 `axis` 处为 -1 外全为 1 的形状再广播。",
             ),
         ),
     ),
