@@ -235,7 +235,7 @@ def serve(
     max_batch_size: Annotated[int, typer.Option(min=1, help="Largest micro-batch.")] = 32,
     max_latency_ms: Annotated[
         float, typer.Option(min=0, help="Longest wait for a batch to fill, in ms.")
-    ] = 10.0,
+    ] = 2.0,
     max_body_kb: Annotated[int, typer.Option(min=1, help="Largest request body, in KiB.")] = 4096,
     ab_log: Annotated[
         Path | None, typer.Option(help="JSONL log of assignments and feedback (ab report).")

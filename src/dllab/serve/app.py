@@ -45,7 +45,7 @@ class ServeConfig:
     shadow: bool = False  # A answers everything; the others are scored but not returned
     backend: str = "torch"  # "torch" or "onnx" (ONNX Runtime on the run's export)
     max_batch_size: int = 32  # a batch is flushed when it holds this many inputs...
-    max_latency_ms: float = 10.0  # ...or when its oldest input has waited this long
+    max_latency_ms: float = 2.0  # ...or when its oldest input has waited this long
     max_body_bytes: int = 4 * 2**20  # larger request bodies get a 413
     ab_log: Path | None = None  # JSONL log of assignments and feedback (None: not written)
 

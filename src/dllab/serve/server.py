@@ -43,7 +43,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_batch_size: int = 32,
-    max_latency_ms: float = 10.0,
+    max_latency_ms: float = 2.0,
     max_body_kb: int = 4096,
     ab_log: Path | None = None,
     drain_seconds: float = 30.0,
