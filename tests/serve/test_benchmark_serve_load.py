@@ -15,7 +15,7 @@ from dllab.errors import InputError
 
 pytest.importorskip("fastapi", reason="needs the [deploy] extra")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks"
 
 
@@ -31,12 +31,12 @@ def load(name: str):
     return module
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, dllab) -> Path:
-    root = tmp_path_factory.mktemp("serve-load")
-    out = dllab("run", "quickstart", "train.max_epochs=1", "--run-dir", "runs/q", cwd=root)
-    assert out.returncode == 0, out.stderr
-    return root / "runs" / "q"
+pytestmark = pytest.mark.xdist_group("serve")  # shares serve_runs with the server tests
+
+
+@pytest.fixture
+def run(serve_runs) -> Path:
+    return serve_runs[0]  # run A: a quickstart run (conftest.py)
 
 
 def test_short_load_reports_rate_latency_and_batches(run, tmp_path) -> None:
