@@ -133,10 +133,25 @@ def _bn_stats(model: nn.Module) -> torch.Tensor:
 def _one_step(model: nn.Module, lr: float = 1e-2) -> torch.optim.Optimizer:
     opt = build_optimizer(OptimConfig(name="sgd", lr=lr), model)
     model.train()
-    x, y = torch.randn(8, 1, 32, 32), torch.arange(8) % 4
+    x, y = torch.randn(8, 1, 32, 32), UNBALANCED
     F.cross_entropy(model(x), y).backward()
     opt.step()
     return opt
+
+
+# Labels of unequal counts: at a zero head every class gets 1/4, so on a balanced batch the
+# bias gradient (softmax - one-hot, averaged) would be exactly zero and the bias would not move.
+UNBALANCED = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3])
+
+
+def test_a_new_head_on_pretrained_features_starts_at_zero() -> None:
+    kw = dict(in_channels=1, pretrained=True, regime="finetune")
+    model = create_model("efficientnet-lite0", num_classes=10, **kw).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(2, 1, 64, 64))
+    assert torch.equal(logits, torch.zeros(2, 10))  # every class equally likely at first
+    scratch = create_model("efficientnet-lite0", num_classes=10, in_channels=1, pretrained=False)
+    assert scratch.classifier.weight.abs().max() > 0  # from scratch: the reference's init
 
 
 def test_probe_trains_only_the_classifier_and_never_touches_batchnorm() -> None:
@@ -179,7 +194,7 @@ def test_lp_ft_trains_the_head_alone_first_then_everything_and_resumes_its_count
     kw = dict(num_classes=4, in_channels=1, pretrained=True, regime="finetune", dropout=0.0)
     model = create_model("efficientnet-lite0", **kw, head_warmup_steps=2, freeze_bn=False)
     opt = build_optimizer(OptimConfig(name="adamw", lr=1e-2, weight_decay=0.1), model)
-    x, y = torch.randn(8, 1, 32, 32), torch.arange(8) % 4
+    x, y = torch.randn(8, 1, 32, 32), UNBALANCED
     changed = []
     for _ in range(3):
         before = {k: v.clone() for k, v in model.state_dict().items()}

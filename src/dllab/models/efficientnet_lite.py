@@ -198,6 +198,14 @@ class EfficientNetLite(nn.Module):
         self._init_weights()
         if pretrained:
             self.load_imagenet(in_channels, num_classes)
+            if num_classes != 1000:
+                # A new head on pretrained features starts at zero, every class equally likely.
+                # The TF init above is sized for 1000 classes: for 10 its bound is 10x larger,
+                # and on features up to 6 it gave logits with a spread near 13 and a first loss
+                # of 13.6, which a short probe phase did not undo (fine-tuning collapsed to
+                # 0.43 on one seeded 50-a-class subset where the probe reached 0.70).
+                nn.init.zeros_(self.classifier.weight)
+                nn.init.zeros_(self.classifier.bias)
         if regime == "probe":
             for p in self.backbone_parameters():
                 p.requires_grad_(False)
