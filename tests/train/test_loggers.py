@@ -1,5 +1,6 @@
 """The run's logs after a resume: each step once, continuing the count (issue 13)."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,11 @@ def test_tensorboard_after_a_resume_has_each_step_once(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path, killed_at=25)  # 16 steps an epoch; last checkpoint at step 20
     assert max(_steps(tmp_path, "train/loss")) == 24  # logged past the checkpoint
+    # TensorBoard reads event files in name order: events.out.tfevents.<second>.<host>.<pid>.
+    # <writer count>. A real resume is a new process in a later second; here both writers
+    # share a process, and within one second the count going 9 -> 10 sorts the new file
+    # first (a failure seen once in a full suite). A later second keeps the order real.
+    time.sleep(1.01 - time.time() % 1)
     _fit(tmp_path, resume=load_checkpoint(tmp_path / "checkpoints" / "last.safetensors"))
     assert _steps(tmp_path, "train/loss") == list(range(2, 33, 2))
     assert _steps(tmp_path, "val/loss") == [16, 32]
