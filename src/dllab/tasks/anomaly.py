@@ -39,12 +39,12 @@ from dllab.errors import ConfigError, InputError
 from dllab.metrics.anomaly import AnomalyMetrics, threshold_for_recall
 from dllab.models.patchcore import IMAGENET_MEAN, IMAGENET_STD, PatchCore
 from dllab.tasks import TASKS
-from dllab.tasks.base import BaseTask, cat_outputs
+from dllab.tasks.base import BaseTask
 from dllab.tasks.inspection import (
     InspectionOptions,
     load_inspection_data,
     measure_latency,
-    write_inspection_report,
+    report_test_pass,
 )
 from dllab.train.batches import IndexBatches, epoch_order
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
@@ -253,15 +253,12 @@ class AnomalyTask(BaseTask):
         per_defect.csv, scores.png and worst_cases.png, from the one test pass."""
         test = self.splits_["test"]
         x = model.normalize(test.images[:1]).to(model.memory_bank.device)
-        return write_inspection_report(
+        return report_test_pass(
+            self,
+            model,
             run_dir,
-            test=test,
-            maps=cat_outputs(outputs)["maps"],
-            threshold=float(model.threshold),
-            recall=self.options.recall,
-            data=self.data_,
+            outputs,
             latency=measure_latency(model.eval(), x),
-            worst_k=self.options.worst_cases,
             score_name="the heat map's maximum: the normalised patch distance to the bank",
             map_name="anomaly score",
         )

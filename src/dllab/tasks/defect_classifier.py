@@ -42,13 +42,13 @@ from dllab.data.split import hold_out
 from dllab.errors import ConfigError, InputError
 from dllab.metrics.anomaly import AnomalyMetrics, threshold_for_recall
 from dllab.tasks import TASKS
-from dllab.tasks.base import BaseTask, cat_outputs
+from dllab.tasks.base import BaseTask
 from dllab.tasks.inspection import (
     SYNTHETIC,
     InspectionOptions,
     load_inspection_data,
     measure_latency,
-    write_inspection_report,
+    report_test_pass,
 )
 from dllab.train.batches import IndexBatches, epoch_order
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
@@ -276,17 +276,14 @@ class DefectClassifierTask(BaseTask):
         stage = self.options.cam_stage
         model.eval()
         counts = ", ".join(f"{n} {c}" for n, c in self.train_counts().items())
-        paths = write_inspection_report(
+        paths = report_test_pass(
+            self,
+            model,
             run_dir,
-            test=test,
-            maps=cat_outputs(outputs)["maps"],
-            threshold=float(model.threshold),
-            recall=self.options.recall,
-            data=self.data_,
+            outputs,
             latency=measure_latency(
                 lambda x: defect_maps(model, x, stage), model.normalize(test.images[:1])
             ),
-            worst_k=self.options.worst_cases,
             score_name="P(defective), the classifier's softmax",
             map_name="Grad-CAM x P(defective)",
         )

@@ -32,7 +32,7 @@ from dllab.config import Recipe
 from dllab.data.mvtec import AnomalyData, AnomalySplit, load_mvtec, split_validation
 from dllab.errors import ConfigError
 from dllab.metrics.anomaly import AnomalyMetrics, confusion_at
-from dllab.tasks.base import TaskOptions
+from dllab.tasks.base import TaskOptions, cat_outputs
 
 __all__ = [
     "SYNTHETIC",
@@ -320,3 +320,29 @@ def _case_title(test: AnomalySplit, i: int, score: float, t: float) -> str:
     else:
         verdict = "MISSED" if defective else "passed"
     return f"{test.files[i]}\nscore {score:.3g} vs {t:.3g}: {verdict}"
+
+
+def report_test_pass(
+    task: Any,
+    model: torch.nn.Module,
+    run_dir: Path,
+    outputs: list[Any],
+    *,
+    latency: dict[str, Any],
+    score_name: str,
+    map_name: str,
+) -> list[Path]:
+    """`write_inspection_report` for an inspection task's test pass: both methods (PatchCore
+    and the classifier) keep their threshold on the model and their options on the task."""
+    return write_inspection_report(
+        run_dir,
+        test=task.splits_["test"],
+        maps=cat_outputs(outputs)["maps"],
+        threshold=float(model.threshold),
+        recall=task.options.recall,
+        data=task.data_,
+        latency=latency,
+        worst_k=task.options.worst_cases,
+        score_name=score_name,
+        map_name=map_name,
+    )
