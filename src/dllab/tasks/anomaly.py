@@ -34,7 +34,6 @@ from pydantic import Field
 from torch import nn
 from torchmetrics import MetricCollection
 
-from dllab.data.mvtec import GOOD
 from dllab.errors import ConfigError, InputError
 from dllab.metrics.anomaly import AnomalyMetrics, threshold_for_recall
 from dllab.models.patchcore import IMAGENET_MEAN, IMAGENET_STD, PatchCore
@@ -45,6 +44,7 @@ from dllab.tasks.inspection import (
     load_inspection_data,
     measure_latency,
     report_test_pass,
+    verdicts,
 )
 from dllab.train.batches import IndexBatches, epoch_order
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
@@ -237,11 +237,7 @@ class AnomalyTask(BaseTask):
         x = torch.stack([load_image(p, 3, spec["image_size"]) for p in inputs])
         device = model.memory_bank.device
         scores = model(model.normalize(x.to(device))).flatten(1).amax(1).float().cpu()
-        t = float(model.threshold)
-        return [
-            Prediction(source=p, labels=["defective" if s >= t else GOOD], scores=[float(s)])
-            for p, s in zip(inputs, scores.tolist(), strict=True)
-        ]
+        return verdicts(inputs, scores.tolist(), float(model.threshold))
 
     @classmethod
     def example_input(cls, meta: dict[str, Any], model: nn.Module) -> ExampleInput:

@@ -37,7 +37,7 @@ from pydantic import Field
 from torch import nn
 from torchmetrics import MetricCollection
 
-from dllab.data.mvtec import GOOD, AnomalyData, AnomalySplit
+from dllab.data.mvtec import AnomalyData, AnomalySplit
 from dllab.data.split import hold_out
 from dllab.errors import ConfigError, InputError
 from dllab.metrics.anomaly import AnomalyMetrics, threshold_for_recall
@@ -49,6 +49,7 @@ from dllab.tasks.inspection import (
     load_inspection_data,
     measure_latency,
     report_test_pass,
+    verdicts,
 )
 from dllab.train.batches import IndexBatches, epoch_order
 from dllab.train.protocol import ExampleInput, Prediction, StepOutput
@@ -259,11 +260,7 @@ class DefectClassifierTask(BaseTask):
         x = torch.stack([load_image(p, 3, meta["image_size"]) for p in inputs])
         model.eval()
         p = model(model.normalize(x)).float().softmax(1)[:, 1].cpu()
-        t = float(model.threshold)
-        return [
-            Prediction(source=f, labels=["defective" if s >= t else GOOD], scores=[float(s)])
-            for f, s in zip(inputs, p.tolist(), strict=True)
-        ]
+        return verdicts(inputs, p.tolist(), float(model.threshold))
 
     @classmethod
     def example_input(cls, meta: dict[str, Any], model: nn.Module) -> ExampleInput:

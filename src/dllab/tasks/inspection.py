@@ -29,10 +29,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from dllab.config import Recipe
-from dllab.data.mvtec import AnomalyData, AnomalySplit, load_mvtec, split_validation
+from dllab.data.mvtec import GOOD, AnomalyData, AnomalySplit, load_mvtec, split_validation
 from dllab.errors import ConfigError
 from dllab.metrics.anomaly import AnomalyMetrics, confusion_at
 from dllab.tasks.base import TaskOptions, cat_outputs
+from dllab.train.protocol import Prediction
 
 __all__ = [
     "SYNTHETIC",
@@ -346,3 +347,11 @@ def report_test_pass(
         score_name=score_name,
         map_name=map_name,
     )
+
+
+def verdicts(inputs: list[Any], scores: list[float], threshold: float) -> list[Prediction]:
+    """Each part's verdict at the validation threshold: "defective" from it up, else good."""
+    return [
+        Prediction(source=f, labels=["defective" if s >= threshold else GOOD], scores=[float(s)])
+        for f, s in zip(inputs, scores, strict=True)
+    ]
