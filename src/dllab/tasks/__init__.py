@@ -21,12 +21,17 @@ from dllab.tasks import (  # noqa: E402, F401
     classification,
     defect_classifier,
     detection,
+    diffusion,
+    gan,
     language_model,
     masked_lm,
+    medical,
     ner,
+    segmentation,
     sentiment,
     timeseries,
     translation,
+    vae,
     word2vec,
 )
 

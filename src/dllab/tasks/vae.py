@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the work on issues 16 and 18."""
