@@ -21,6 +21,7 @@ for the order of the files.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -59,6 +60,26 @@ def run_dllab(
 def dllab():
     """The real `dllab` command as a function: `dllab("run", "quickstart", cwd=tmp_path)`."""
     return run_dllab
+
+
+def load_benchmark_script(name: str):
+    """Import `benchmarks/NAME.py` as python runs a script (its folder on sys.path, for _cli)."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """A benchmark script as a module: `benchmark_script("detection").export_scenes(...)`."""
+    return load_benchmark_script
 
 
 # Session-scoped fixtures worth building only once (a short training run each)

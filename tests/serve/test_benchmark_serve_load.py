@@ -5,8 +5,6 @@ this machine is refused before anything is sent."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +13,6 @@ from dllab.errors import InputError
 
 pytest.importorskip("fastapi", reason="needs the [deploy] extra")
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "benchmarks"
-
-
-def load(name: str):
-    sys.path.insert(0, str(BENCH))  # as python does for a script: finds _cli
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # its dataclasses look their module up there
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
 
 
 pytestmark = pytest.mark.xdist_group("serve")  # shares serve_runs with the server tests
@@ -39,11 +23,11 @@ def run(serve_runs) -> Path:
     return serve_runs[0]  # run A: a quickstart run (conftest.py)
 
 
-def test_short_load_reports_rate_latency_and_batches(run, tmp_path) -> None:
+def test_short_load_reports_rate_latency_and_batches(run, tmp_path, benchmark_script) -> None:
     out = tmp_path / "out"
     argv = [str(run), "--data", "digits", "--batching", "on", "--seconds", "1", "--rate", "20"]
     argv += ["--concurrency", "8", "--max-latency-ms", "20", "--out", str(out)]
-    assert load("serve_load").main(argv) == 0
+    assert benchmark_script("serve_load").main(argv) == 0
 
     with (out / "serve_load.csv").open(encoding="utf-8") as f:
         rows = {r["mode"]: r for r in csv.DictReader(f)}
@@ -63,6 +47,8 @@ def test_short_load_reports_rate_latency_and_batches(run, tmp_path) -> None:
 @pytest.mark.parametrize(
     "url", ["http://example.com:8000", "http://10.0.0.1:8000", "ftp://localhost"]
 )
-def test_url_off_this_machine_is_refused(url, tmp_path) -> None:
+def test_url_off_this_machine_is_refused(url, tmp_path, benchmark_script) -> None:
     with pytest.raises(InputError, match="only a server on this machine"):
-        load("serve_load").main(["--url", url, "--data", "digits", "--out", str(tmp_path)])
+        benchmark_script("serve_load").main(
+            ["--url", url, "--data", "digits", "--out", str(tmp_path)]
+        )
