@@ -15,6 +15,7 @@ COMMANDS = [
     ["export"],
     ["compress"],
     ["serve"],
+    ["demo"],
     ["ab"],
     ["ab", "report"],
     ["runs"],

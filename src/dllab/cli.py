@@ -263,6 +263,27 @@ def serve(
     )
 
 
+@app.command()
+def demo(
+    run: Annotated[Path, typer.Argument(help="The run folder to try out.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    backend: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime).")] = "torch",
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the page in your browser.")
+    ] = True,
+) -> None:
+    """A local demo page for a run: draw or upload an image, or type a text (offline)."""
+    from dllab.serve.server import serve as serve_
+
+    serve_(
+        [run],
+        backend=backend,
+        port=port,
+        echo=lambda line: console.print(line, highlight=False, markup=False),
+        open_page=open_browser,
+    )
+
+
 @ab_app.command("report")
 def ab_report(
     log: Annotated[Path, typer.Argument(help="The file given to `dllab serve --ab-log`.")],

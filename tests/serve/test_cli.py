@@ -51,6 +51,15 @@ def test_missing_run_folder_is_one_line(tmp_path):
     assert status == 2 and "nope not found" in one_line(err)
 
 
+def test_demo_of_a_missing_run_folder_is_one_line_and_opens_no_browser(tmp_path, monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    status, _, err = cli("demo", str(tmp_path / "nope"), "--port", "1")
+    assert status == 2 and "nope not found" in one_line(err) and opened == []
+
+
 def test_a_task_not_served_yet_is_one_line(serve_runs, tmp_path):
     run = tmp_path / "ts"
     shutil.copytree(serve_runs[0], run, ignore=shutil.ignore_patterns(".lock"))

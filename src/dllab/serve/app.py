@@ -1,4 +1,5 @@
-"""The FastAPI app: /predict, /feedback, /health, /ready, /metrics, /admin/reload and /docs.
+"""The FastAPI app: /predict, /feedback, /health, /ready, /metrics, /admin/reload, /docs, and a
+demo page at / (with /info, what the page needs to know of the model).
 
 Models are loaded before the app is built (a bad run folder fails the command, not the first
 request); the lifespan starts one micro-batcher per variant and, at shutdown, drains them:
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from dllab.errors import DllabError, InputError
@@ -31,10 +32,17 @@ from dllab.serve.batcher import MicroBatcher
 from dllab.serve.inputs import HANDLERS, ImageInputs, TextInputs
 from dllab.serve.metrics import ServeMetrics
 from dllab.serve.middleware import BodyLimit, Timing
-from dllab.serve.schemas import FeedbackRequest, FeedbackResponse, PredictResponse
+from dllab.serve.schemas import (
+    FeedbackRequest,
+    FeedbackResponse,
+    ImageRequest,
+    ModelInfo,
+    PredictResponse,
+)
 
 __all__ = ["ServeConfig", "build_app", "load_variants"]
 
+DEMO_PAGE = Path(__file__).parent / "static" / "demo.html"
 TASKS = tuple(HANDLERS)  # tasks served so far: image and text classification
 
 
@@ -252,6 +260,23 @@ def build_app(config: ServeConfig, variants: dict[str, Variant]) -> FastAPI:
     async def metrics_() -> Response:
         """Prometheus text: requests, latencies, batch sizes, per-variant outcomes."""
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def demo_page() -> HTMLResponse:
+        """The demo page: one self-contained HTML file, nothing fetched from elsewhere."""
+        return HTMLResponse(DEMO_PAGE.read_text(encoding="utf-8"))
+
+    @app.get("/info", response_model=ModelInfo)
+    async def info() -> ModelInfo:
+        """What the served model takes and answers (the demo page builds itself from this)."""
+        meta = state.variants[names[0]].meta
+        return ModelInfo(
+            task=meta["task"],
+            model=meta["model"],
+            input="image" if schema is ImageRequest else "text",
+            classes=list(meta["classes"]),
+            variants={n: str(v.run_dir) for n, v in state.variants.items()},
+        )
 
     @app.post("/admin/reload")
     async def reload() -> dict[str, Any]:

@@ -7,9 +7,18 @@ A text arrives as a string (`text`). An image arrives either as PNG/JPEG bytes i
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["FeedbackRequest", "FeedbackResponse", "ImageRequest", "PredictResponse", "TextRequest"]
+__all__ = [
+    "FeedbackRequest",
+    "FeedbackResponse",
+    "ImageRequest",
+    "ModelInfo",
+    "PredictResponse",
+    "TextRequest",
+]
 
 Pixels = list[list[float]] | list[list[list[float]]]
 
@@ -73,3 +82,14 @@ class FeedbackRequest(_Strict):
 class FeedbackResponse(_Strict):
     id: str
     variants: dict[str, bool]  # variant -> whether its prediction was right
+
+
+class ModelInfo(_Strict):
+    """What /info says of the served model: enough for a client (the demo page) to build its
+    input form and label choices."""
+
+    task: str
+    model: str
+    input: Literal["image", "text"]
+    classes: list[str]
+    variants: dict[str, str]  # variant -> run folder

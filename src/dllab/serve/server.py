@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,8 +49,10 @@ def serve(
     ab_log: Path | None = None,
     drain_seconds: float = 30.0,
     echo: Callable[[str], None] = print,
+    open_page: bool = False,
 ) -> None:
-    """Serve `runs` (one, or several as A/B variants) until SIGTERM or Ctrl-C."""
+    """Serve `runs` (one, or several as A/B variants) until SIGTERM or Ctrl-C; `open_page`
+    opens the demo page in the user's browser once the server listens."""
     import uvicorn
 
     if shadow and len(runs) < 2:
@@ -73,7 +76,8 @@ def serve(
     for (name, v), share in zip(variants.items(), shares, strict=True):
         role = "shadow" if shadow and name != "A" else f"{share:.0%} of traffic"
         echo(f"variant {name}: {v.run_dir} ({v.meta['model']}, {role})")
-    echo(f"serving on http://{host}:{port} (API docs at /docs); Ctrl-C or SIGTERM stops")
+    url = f"http://{host}:{port}"
+    echo(f"serving on {url} (demo page at {url}/, API docs at {url}/docs); Ctrl-C or SIGTERM stops")
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -83,4 +87,15 @@ def serve(
             timeout_graceful_shutdown=drain_seconds,
         )
     )
+    if open_page:
+        import threading
+        import webbrowser
+
+        def _open() -> None:  # once uvicorn listens, or not at all
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                webbrowser.open(url + "/")
+
+        threading.Thread(target=_open, daemon=True).start()
     server.run()
