@@ -198,7 +198,8 @@ def export(
 def compress(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (an image classifier).")],
     method: Annotated[
-        str, typer.Option(help="ort-dynamic, ort-static (int8, calibrated) or prune.")
+        str,
+        typer.Option(help="ort-dynamic, ort-static (int8, calibrated), pt2e (torchao int8) or prune."),
     ],
     out: Annotated[Path | None, typer.Option(help="Output folder [RUN/compress/METHOD].")] = None,
     calibration: Annotated[int, typer.Option(help="Validation images to calibrate on.")] = 512,

@@ -61,6 +61,24 @@ def test_int8_model_agrees_with_fp32_on_most_labels(run, static, digits, tmp_pat
     assert [p.name for p in res.out.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
+def test_pt2e_int8_program_loads_and_agrees_with_fp32(run, digits, tmp_path):
+    """torchao PT2E: the saved .pt2 program is int8 (quantize ops in its graph) and gives the
+    fp32 model's labels; Inductor is off here (its compile alone takes a minute)."""
+    settings = Settings(threads=1, warmup=1, iterations=3, compile=False)
+    res = compress_run(run, "pt2e", tmp_path / "p", calibration=64, settings=settings)
+    program = torch.export.load(str(res.out / "model.int8.pt2"))
+    ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert any("quantize_per_tensor" in op for op in ops), ops
+    model, _ = load_trained(run)
+    x = torch.from_numpy(digits)
+    with torch.no_grad():
+        agree = (program.module()(x).argmax(1) == model.eval()(x).argmax(1)).float().mean()
+    assert agree >= AGREE, agree
+    names = [r.name for r in res.rows]
+    assert names == ["pytorch eager fp32", "onnx fp32", "pt2e int8 reference graph"]
+    assert abs(res.rows[2].accuracy - res.rows[0].accuracy) < 0.05
+
+
 def test_static_int8_is_a_qdq_graph_carrying_the_metadata(static):
     import onnx
 

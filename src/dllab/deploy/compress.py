@@ -6,6 +6,9 @@ Methods:
 * `ort-dynamic`: onnxruntime int8, weights quantised ahead, activations at run time;
 * `ort-static`: onnxruntime int8 in QDQ format, activation ranges calibrated on the run's
   validation split;
+* `pt2e`: int8 for the PyTorch path (torchao's PT2E with the x86 Inductor quantizer,
+  calibrated on validation), timed as the reference graph and compiled by Inductor, beside
+  fp32 compiled by Inductor so that the compiler's own gain is not credited to int8;
 * `prune`: global magnitude pruning with a short fine-tune, saved as a run-like folder
   (`config.yaml` + `checkpoints/best.safetensors`) that `dllab export`, `eval` and `predict`
   read like any run.
@@ -60,7 +63,7 @@ from dllab.tasks.classification import ClassificationTask, image_batch
 from dllab.train.checkpoint import save_checkpoint
 from dllab.train.run_dir import check_run_dir
 
-METHODS = ("ort-dynamic", "ort-static", "prune")
+METHODS = ("ort-dynamic", "ort-static", "pt2e", "prune")
 
 
 @dataclass
@@ -103,6 +106,8 @@ def targets(method: str) -> list[str]:
             "model.json",
             *table,
         ]
+    if method == "pt2e":
+        return ["model.fp32.onnx", "model.json", "model.int8.pt2", *table]
     return ["model.fp32.onnx", "model.json", "model.int8.onnx", *table]
 
 
@@ -146,8 +151,15 @@ def _test_accuracy(
 
 
 def _eager_row(
-    name: str, model: nn.Module, meta: dict[str, Any], task: ClassificationTask, s: Settings
+    name: str,
+    model: nn.Module,
+    meta: dict[str, Any],
+    task: ClassificationTask,
+    s: Settings,
+    size: tuple[int, int] | None = None,
 ) -> Row:
+    """`model` timed and scored in PyTorch; `size` (plain, gzipped bytes) of the file that
+    ships it, else of its fp32 tensors."""
     from dllab.deploy.prune import sparsity
 
     model = model.float().eval()
@@ -166,7 +178,8 @@ def _eager_row(
         ]
         with torch.inference_mode():
             acc = _test_accuracy(lambda x: model(x).float().numpy(), task)
-    return Row(name, len(blob), len(gzip.compress(blob)), latency, acc, sparsity(model))
+    plain, packed = size if size is not None else (len(blob), len(gzip.compress(blob)))
+    return Row(name, plain, packed, latency, acc, sparsity(model))
 
 
 def _onnx_row(
@@ -234,6 +247,56 @@ def _ort_method(
         _onnx_row("onnx fp32", fp32, meta, task, s, zeros),
         _onnx_row(label, int8, meta, task, s, zeros),
     ]
+
+
+def _pt2e_method(
+    model: nn.Module,
+    meta: dict[str, Any],
+    task: ClassificationTask,
+    run_dir: Path,
+    stage: Path,
+    calibration: int,
+    s: Settings,
+    notes: list[str],
+) -> list[Row]:
+    from dllab.deploy import ort_quant, pt2e
+
+    fp32 = stage / "model.fp32.onnx"
+    export_onnx(run_dir, fp32, force=True)
+    model = model.float().eval()
+    example = image_batch(meta, 2)
+    batches = [torch.from_numpy(x) for x in ort_quant.calibration_batches(
+        task.val_batches().epoch(0), calibration
+    )]  # fmt: skip
+    with torch_threads(s.threads):
+        int8 = pt2e.quantize_pt2e(model, example, batches)
+        pt2e.save_program(int8, example, stage / "model.int8.pt2")
+    data = (stage / "model.int8.pt2").read_bytes()
+    size = (len(data), len(gzip.compress(data)))
+    rows = [
+        _eager_row("pytorch eager fp32", model, meta, task, s),
+        _onnx_row("onnx fp32", fp32, meta, task, s, 0.0),
+        _eager_row("pt2e int8 reference graph", pt2e.Frozen(int8), meta, task, s, size),
+    ]
+    seen = sum(len(x) for x in batches)
+    notes.append(
+        f"pt2e: torchao X86InductorQuantizer (per-channel int8 weights, per-tensor int8 "
+        f"activations), calibrated on {seen} validation images; the reference graph runs every "
+        "quantize/dequantize as its own op, so it is slower than fp32 by design"
+    )
+    if s.compile:
+        with torch_threads(s.threads):
+            rows.append(_eager_row("inductor fp32", torch.compile(model), meta, task, s))
+            compiled = pt2e.compile_quantized(int8)
+            rows.append(_eager_row("pt2e int8 + inductor", compiled, meta, task, s, size))
+        notes.append(
+            "inductor rows: torch.compile, which fuses each dq-conv-q into one int8 oneDNN "
+            "kernel; its compile time (tens of seconds here) is paid once per process and is "
+            "not in the latencies. Compare int8 with inductor fp32, not with eager"
+        )
+    else:
+        notes.append("compile off: no Inductor rows, so no int8 speed is measured")
+    return rows
 
 
 def _carry_metadata(fp32: Path, int8: Path, method: str) -> None:
@@ -348,6 +411,8 @@ def compress_run(
             rows = _prune_method(
                 model, meta, task, run_dir, stage, amount, finetune_steps, lr, s, notes
             )
+        elif method == "pt2e":
+            rows = _pt2e_method(model, meta, task, run_dir, stage, calibration, s, notes)
         else:
             rows = _ort_method(method, model, meta, task, run_dir, stage, calibration, s, notes)
         result = CompressResult(out, method, rows, [out / t for t in targets(method)], notes)

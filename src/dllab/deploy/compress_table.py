@@ -22,6 +22,7 @@ class Settings:
     threads: int = 2  # intra-op threads for both runtimes (the goal is stated at 2)
     warmup: int = 10  # untimed calls before timing each model at each batch size
     iterations: int = 100  # timed calls per model and batch size
+    compile: bool = True  # pt2e: also time the graphs compiled by Inductor (tens of seconds)
 
 
 @dataclass
