@@ -39,6 +39,38 @@ def _model(bank_size: int) -> PatchCore:
     )
 
 
+def test_a_patch_is_each_stage_averaged_over_its_3x3_neighbourhood_upsampled_and_stacked():
+    """PatchCore sec. 3.1 by hand: the mean of the 9 neighbours (zeros beyond the edge count,
+    as `AvgPool2d(3, 1, 1)` in anomalib), the deeper stage upsampled to the first's grid."""
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def by_hand(f: torch.Tensor) -> torch.Tensor:
+        padded = nn.functional.pad(f, (1, 1, 1, 1))
+        h, w = f.shape[-2:]
+        return sum(padded[..., dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9
+
+    maps = StandIn().feature_maps(x)
+    deep = nn.functional.interpolate(by_hand(maps[1]), (16, 16), mode="bilinear")
+    expected = torch.cat([by_hand(maps[0]), deep], 1)  # (2, 6, 16, 16)
+    assert torch.allclose(_model(1).embed(x), expected, atol=1e-6)
+
+
+def test_good_parts_spread_as_much_at_the_edge_as_inside():
+    """Positions are normalised after the smoothing: on good parts the heat map varies as much
+    on the border as in the middle. (Normalised first, the blur averages fewer independent
+    patches at the mirrored edge, and the edge's larger spread put good parts' maxima there.)"""
+    g = torch.Generator().manual_seed(0)
+    model = PatchCore(
+        StandIn(), layers=(0, 1), bank_size=64, dim=6, grid=(16, 16), blur_sigma=4, stride=2
+    )
+    held = model.embed(torch.rand(60, 3, 32, 32, generator=g))
+    model.fit(model.embed(torch.rand(8, 3, 32, 32, generator=g)), held)
+    spread = model(torch.rand(200, 3, 32, 32, generator=g)).std(0)  # (32, 32) over good parts
+    edge = torch.cat([spread[0], spread[-1], spread[:, 0], spread[:, -1]]).mean()
+    inside = spread[8:24, 8:24].mean()
+    assert 0.85 < float(edge / inside) < 1.1  # normalised before the blur: 1.22
+
+
 def test_patchcore_scores_zero_on_what_it_stored_and_high_where_a_part_changed():
     g = torch.Generator().manual_seed(0)
     good = torch.rand(2, 3, 32, 32, generator=g)

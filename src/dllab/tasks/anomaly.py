@@ -60,7 +60,7 @@ class AnomalyOptions(InspectionOptions):
     # good training parts kept out of the bank to learn each position's usual distance (the
     # border, a print); 0 scores raw distances as the PatchCore paper does
     holdout_fraction: float = Field(0.2, ge=0, lt=1)
-    blur_sigma: float = Field(4.0, ge=0)  # heat-map smoothing in px (the PatchCore paper's)
+    blur_sigma: float = Field(4.0, ge=0)  # distance smoothing in px (the PatchCore paper's)
 
 
 @TASKS.register("anomaly")
@@ -127,6 +127,7 @@ class AnomalyTask(BaseTask):
             "grid": [h, w],
             "bank_size": max(1, round(self.options.coreset_ratio * patches)),
             "blur_sigma": self.options.blur_sigma,
+            "stride": size // w,  # input px per patch-grid cell (the blur is in px)
             "image_size": size,
             "mean": list(getattr(module, "MEAN", IMAGENET_MEAN)),
             "std": list(getattr(module, "STD", IMAGENET_STD)),
@@ -269,6 +270,7 @@ def _detector(backbone: nn.Module, spec: dict[str, Any]) -> PatchCore:
         dim=spec["dim"],
         grid=tuple(spec["grid"]),
         blur_sigma=spec["blur_sigma"],
+        stride=spec.get("stride", 4),  # runs saved before it was stated: Lite0 stage 1
         mean=tuple(spec["mean"]),
         std=tuple(spec["std"]),
     )
