@@ -170,6 +170,8 @@ def _short(source: str, keep: int = 60) -> str:
 
 class Format(str, Enum):
     onnx = "onnx"
+    pt2 = "pt2"
+    tflite = "tflite"
 
 
 @app.command()
@@ -181,15 +183,22 @@ def export(
         bool, typer.Option("--force", help="Replace --out (and model.json beside it).")
     ] = False,
 ) -> None:
-    """Export a run's best model and check onnxruntime against PyTorch."""
-    from dllab.deploy.export import export_onnx
+    """Export a run's best model and check the exported file against PyTorch."""
+    from dllab.deploy.export import export_run
 
-    res = export_onnx(run_dir, out, force=force)
+    res = export_run(run_dir, format.value, out, force=force)
     verdict = "ok" if res.ok else "MISMATCH"
+    files = ", ".join(map(str, res.graphs.values())) or str(res.path)
     console.print(
-        f"exported {res.path}; onnxruntime vs PyTorch max abs diff "
-        f"{res.max_abs_diff:.2e} (tolerance {res.tolerance:.0e}): {verdict}"
+        f"exported {files}; {res.checked_with} vs PyTorch max abs diff "
+        f"{res.max_abs_diff:.2e} (tolerance {res.tolerance:.0e}): {verdict}",
+        highlight=False,
     )
+    if res.end_to_end:
+        console.print(
+            "end to end: " + ", ".join(f"{k} {v}" for k, v in res.end_to_end.items()),
+            highlight=False,
+        )
     if not res.ok:
         raise typer.Exit(1)
 
@@ -199,7 +208,9 @@ def compress(
     run_dir: Annotated[Path, typer.Argument(help="A run folder (an image classifier).")],
     method: Annotated[
         str,
-        typer.Option(help="ort-dynamic, ort-static (int8, calibrated), pt2e (torchao int8) or prune."),
+        typer.Option(
+            help="ort-dynamic, ort-static (int8, calibrated), pt2e (torchao int8) or prune."
+        ),
     ],
     out: Annotated[Path | None, typer.Option(help="Output folder [RUN/compress/METHOD].")] = None,
     calibration: Annotated[int, typer.Option(help="Validation images to calibrate on.")] = 512,

@@ -1,5 +1,7 @@
 """ONNX export of text classifiers: token ids and lengths in, with dynamic batch and sequence
-axes; parity with PyTorch on texts of other lengths; tasks built around a search refused."""
+axes; parity with PyTorch on texts of other lengths. Tasks built around a search (NER,
+translation, the language model) export as graphs of their own (tests/deploy/test_export_ner.py
+and beside it); here a model without the parts their loop needs is refused in one line."""
 
 import json
 
@@ -77,7 +79,7 @@ def test_textcnn_exports_and_matches_pytorch_on_padded_texts(tmp_path):
 
 
 @pytest.mark.parametrize("task", ["translation", "language_model", "ner"])
-def test_tasks_decoded_by_a_search_are_refused_in_one_line(tmp_path, task):
+def test_search_tasks_refuse_a_model_without_the_parts_their_loop_needs(tmp_path, task):
     run, _ = text_run(tmp_path, "textcnn", task=task, embed_dim=8, num_filters=4)
     with pytest.raises(InputError, match=f"cannot export a {task} run") as info:
         export_onnx(run)
@@ -86,7 +88,7 @@ def test_tasks_decoded_by_a_search_are_refused_in_one_line(tmp_path, task):
 
 
 @pytest.mark.parametrize(("task", "why"), [("translation", "beam search"), ("ner", "Viterbi")])
-def test_ner_and_translation_refusals_say_which_search_export_cannot_capture(tmp_path, task, why):
+def test_ner_and_translation_refusals_name_the_search_their_model_must_serve(tmp_path, task, why):
     run, _ = text_run(tmp_path, "textcnn", task=task, embed_dim=8, num_filters=4)
     with pytest.raises(InputError, match=f"cannot export a {task} run to ONNX: .*{why}"):
         export_onnx(run)

@@ -1,11 +1,15 @@
 """Export a run's model to ONNX and prove it computes what PyTorch computes.
 
-Every task whose model maps tensors to tensors exports: image classifiers (`(B, C, H, W)`
-floats), forecasters (`(B, context)` windows of floats) and text classifiers (token ids
-`(B, T)` and `lengths (B,)`). The example inputs are built from the checkpoint's metadata
-alone (no dataset), with a dynamic batch axis and, for text, a dynamic sequence axis. Tasks
-whose answer comes from a search or a sampling loop around the network (beam search,
-Viterbi, sampling) are refused with one line that says so.
+Every task whose model maps tensors to tensors exports as one graph: image classifiers
+(`(B, C, H, W)` floats), forecasters (`(B, context)` windows of floats) and text classifiers
+(token ids `(B, T)` and `lengths (B,)`). The example inputs are built from the checkpoint's
+metadata alone (no dataset), with a dynamic batch axis and, for text, a dynamic sequence axis.
+Tasks whose answer is a loop around the network export that network as the graphs the loop
+calls (`GRAPH_PLANS`, `export_graphs.py`): NER its emissions with the CRF's Viterbi beside them
+in NumPy (`export_ner.py`), the language model a prefill and a decode step with a KV cache
+(`export_lm.py`), translation an encoder and a decoder step (`export_translation.py`); each is
+checked end to end (the same entities, tokens or translations as PyTorch). `export_run` also
+writes `torch.export` programs (`export_pt2.py`) and TensorFlow Lite (`export_tflite.py`).
 
 Two exporters are tried in turn: `torch.export` (the dynamo exporter, also in its "draft"
 mode that turns data-dependent checks into runtime asserts), then the TorchScript tracer,
@@ -38,15 +42,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from dllab.deploy.export_graphs import write_model_json
 from dllab.errors import InputError
 from dllab.experiment import load_trained, task_class, trained_precision
 from dllab.tasks.example_inputs import text_sizes, token_batch
-from dllab.train.checkpoint import atomic_write_text, usual_permissions
+from dllab.train.checkpoint import usual_permissions
 from dllab.train.protocol import ExampleInput
 
 TOLERANCE = 1e-4  # max abs difference between onnxruntime and PyTorch on the example input
 
 ExportSpec = ExampleInput  # what the exported graph takes: the task's example input
+
+# Tasks whose answer is a loop around the network (Viterbi, generation, a decoder run step
+# by step): the module whose `plan(model, meta)` names their graphs and the loop's check.
+GRAPH_PLANS = {
+    "ner": "dllab.deploy.export_ner",
+    "language_model": "dllab.deploy.export_lm",
+    "translation": "dllab.deploy.export_translation",
+}
 
 
 @dataclass
@@ -56,6 +69,9 @@ class ExportResult:
     tolerance: float = TOLERANCE
     exporter: str = ""  # which exporter produced the file
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    graphs: dict[str, Path] = field(default_factory=dict)  # several graphs: name -> file
+    end_to_end: dict[str, Any] = field(default_factory=dict)  # the loop's check, both engines
+    checked_with: str = "onnxruntime"  # what ran the file for the parity check
 
     @property
     def ok(self) -> bool:
@@ -236,14 +252,16 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
     A file named by `out` (or the `model.json` beside it) that already exists is replaced
     only with `force`; the default file in the run folder is the run's own and is refreshed.
     """
-    if out is not None and not force:
-        _refuse_to_overwrite(out, out.with_name("model.json"))
     try:
         import onnx
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise InputError("ONNX export needs the deploy extra: pip install 'dllab[deploy]'") from exc
     model, meta = load_trained(run_dir)
+    if meta.get("task") in GRAPH_PLANS:
+        return _export_plan(run_dir, model, meta, out, force=force)
+    if out is not None and not force:
+        _refuse_to_overwrite(out, out.with_name("model.json"))
     spec = export_spec(meta, model)
     specs = [spec]
     if "sequence" in spec.axes[0].values():
@@ -272,7 +290,53 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
         os.replace(attempt.path, out)
     finally:
         Path(attempt.path).unlink(missing_ok=True)
-    atomic_write_text(out.with_name("model.json"), json.dumps(described, indent=2))
+    write_model_json(out.with_name("model.json"), meta, "onnx", onnx_meta)
     return ExportResult(
         out, attempt.diff, exporter=attempt.exporter, inputs=attempt.spec.describe()
     )
+
+
+def _export_plan(
+    run_dir: Path, model: nn.Module, meta: dict[str, Any], out: Path | None, *, force: bool
+) -> ExportResult:
+    """Export a task that answers with a loop around its network as its planned graphs
+    (`export_graphs.py`); `out` names the main file, the other graphs go beside it."""
+    import importlib
+
+    from dllab.deploy.export_graphs import export_plan, graph_paths
+
+    plan = importlib.import_module(GRAPH_PLANS[meta["task"]]).plan(model, meta)
+    if out is not None and not force:
+        _refuse_to_overwrite(*graph_paths(out, plan).values(), out.with_name("model.json"))
+    out = out or run_dir / "export" / "model.onnx"
+    done = export_plan(plan, meta, out, trained_precision(run_dir))
+    first = next(iter(done.paths.values()))
+    return ExportResult(
+        first,
+        done.max_abs_diff,
+        done.tolerance,
+        exporter=", ".join(sorted({g["exporter"] for g in done.graphs})),
+        inputs=done.graphs[0]["inputs"],
+        graphs=done.paths,
+        end_to_end=done.end_to_end,
+    )
+
+
+FORMATS = ("onnx", "pt2", "tflite")
+
+
+def export_run(
+    run_dir: Path, fmt: str = "onnx", out: Path | None = None, *, force: bool = False
+) -> ExportResult:
+    """Export a run's model in `fmt` (onnx, pt2 or tflite), checked against PyTorch."""
+    if fmt == "pt2":
+        from dllab.deploy.export_pt2 import export_pt2
+
+        return export_pt2(run_dir, out, force=force)
+    if fmt == "tflite":
+        from dllab.deploy.export_tflite import export_tflite
+
+        return export_tflite(run_dir, out, force=force)
+    if fmt != "onnx":
+        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return export_onnx(run_dir, out, force=force)

@@ -170,8 +170,8 @@ class LanguageModelTask(BaseTask):
     Options = LanguageModelOptions
     options: LanguageModelOptions
     not_exportable = (
-        "a language model generates by sampling token after token with a KV cache, a loop "
-        "that ONNX export of one forward pass does not capture"
+        "a language model generates token after token with a KV cache, a loop that one forward "
+        "pass does not capture: `dllab export` writes prefill and decode-step graphs"
     )
 
     # ------------------------------------------------------------ data

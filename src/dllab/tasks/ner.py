@@ -171,8 +171,8 @@ class NERTask(BaseTask):
     Options = NEROptions
     options: NEROptions
     not_exportable = (
-        "NER decodes its tag scores with the CRF's Viterbi search, which ONNX export of one "
-        "forward pass does not capture"
+        "NER decodes its tag scores with the CRF's Viterbi search, which one forward pass does "
+        "not capture: `dllab export` writes the emissions graph and runs Viterbi beside it"
     )
 
     # ------------------------------------------------------------ data

@@ -164,8 +164,8 @@ class TranslationTask(BaseTask):
     Options = TranslationOptions
     options: TranslationOptions
     not_exportable = (
-        "translation decodes with beam search, a loop over the decoder that ONNX export of one "
-        "forward pass does not capture"
+        "translation decodes with a search over the decoder, which one forward pass does not "
+        "capture: `dllab export` writes the encoder and the decoder step as two graphs"
     )
 
     @classmethod
