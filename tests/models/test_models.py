@@ -24,6 +24,12 @@ SEQUENCE_FAMILIES = {
     "skipgram",
     "detector",  # boxes, not class logits (tests/models/test_detector.py)
     "detection_reference",
+    "unet",  # per-pixel scores (B, K, H, W) (tests/segmentation/)
+    "segmentation",
+    "medical",  # 3D volumes (tests/medical/)
+    "diffusion",  # noise predictions, not logits (tests/generative/)
+    "vae",
+    "gan",
 }
 IMAGE_MODELS = [
     name
