@@ -22,6 +22,7 @@ from dllab.tasks import (  # noqa: E402, F401
     defect_classifier,
     detection,
     diffusion,
+    distillation,
     gan,
     language_model,
     masked_lm,
