@@ -35,7 +35,7 @@ class Stage:
     title: Text
     about: Text  # what it covers, as the course page lists it
     runs: tuple[Runs, ...] = ()  # practical work; projects are built once one recipe exists
-    has_lessons: bool = False  # a module taught by lessons/NN-*.py (01–05)
+    has_lessons: bool = False  # a module taught by lessons/NN-*.py (01–06)
     elective: bool = False  # page 001's "选做": `course next` suggests it after the rest
 
     @property
@@ -48,7 +48,7 @@ def _runs(en: str, zh: str, *prefixes: str) -> Runs:
 
 
 def _module(key: str, title: Text, about: Text, *runs: Runs) -> Stage:
-    return Stage(key, title, about, runs, has_lessons=key != "06")
+    return Stage(key, title, about, runs, has_lessons=True)
 
 
 def _project(key: str, title: Text, about: Text, *prefixes: str, elective: bool = False) -> Stage:
@@ -123,7 +123,9 @@ STAGES: tuple[Stage, ...] = (
     _module(
         "06",
         text("Projects", "综合项目"),
-        text("image classification, text sentiment", "图像分类、文本情感分析"),
+        text(
+            "image classification, text sentiment; deployment", "图像分类、文本情感分析；模型部署"
+        ),
         _runs("image classification", "图像分类", "fashion-mnist"),
         _runs("text sentiment", "文本情感分析", "sentiment-"),
     ),
@@ -171,6 +173,8 @@ ITEM_MODULE = {
 EXERCISE_MODULE = {
     "viterbi": "05",  # the CRF lesson (05-06) teaches it, for NER
     "augmentation": "03",  # data augmentation is taught with the image models
+    "quantize": "06",  # the deployment lesson (06-01) teaches them, with the projects
+    "distillation_loss": "06",
 }
 ELSEWHERE = "06"  # an exercise or item nobody placed yet is shown with the projects
 
