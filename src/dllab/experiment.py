@@ -262,6 +262,10 @@ def run_recipe(
     a second run on it stops with the owner's PID. A new run that fails before its first
     checkpoint removes what it wrote, so the same --run-dir can be used again.
     """
+    from dllab import rl  # an RL algorithm has its own agent-environment loop
+
+    if rl.is_rl_run(recipe, resume):
+        return rl.run_rl(recipe, run_dir=run_dir, resume=resume, echo=echo, progress=progress)
     owner: list[ClaimedRunDir | RunLock] = []  # filled once this process owns the folder
     try:
         return _run_recipe(recipe, run_dir, resume, echo, extra_callbacks, progress, owner)
