@@ -70,6 +70,7 @@ def summary_of(
         "dataset": recipe.data.name,
         "stop_reason": loop["stop_reason"],
         "epochs": loop["iterations"],
+        "unit": "iterations",  # of the algorithm's loop, not passes over a dataset
         "steps": agent.steps_,
         "episodes": agent.episodes_,
         "train_seconds": round(loop["train_seconds"], 2),

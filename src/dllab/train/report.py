@@ -76,10 +76,12 @@ def write_report(
         recipe.description or "",
         "",
         f"- task: `{recipe.task}`, model: `{recipe.model.name}`, dataset: `{recipe.data.name}`",
-        f"- trained {summary['epochs']} epochs / {summary['steps']} steps in "
-        f"{summary['train_seconds']:.1f} s of training; stopped by: {summary['stop_reason']}",
-        "- best checkpoint chosen on the validation split; the test split was used once, at "
-        "the end",
+        f"- trained {summary['epochs']} {summary.get('unit', 'epochs')} / {summary['steps']} "
+        f"steps in {summary['train_seconds']:.1f} s of training; stopped by: "
+        f"{summary['stop_reason']}",
+        "- best checkpoint chosen on the validation split; the test split was used once, at the end"
+        if summary.get("best") is not None or "unit" not in summary
+        else "- evaluated once, at the end, on a fixed list of seeds",
     ]
     if target:
         verdict = "met" if target["met"] else "NOT met"
@@ -115,8 +117,13 @@ def write_report(
         "- `env.json`: versions, commit, seed, hardware, threads, data checksums",
         "- `metrics.jsonl`: one JSON record per log point; `summary.json`: final numbers",
         "- `tensorboard/`: `tensorboard --logdir " + str(run_dir / "tensorboard") + "`",
-        "- `checkpoints/last.safetensors`, `checkpoints/best.safetensors`: weights, "
-        "optimiser and RNG state in safetensors, the rest as JSON in the header",
+        "- "
+        + ", ".join(
+            f"`checkpoints/{n}`"
+            for n in ("last.safetensors", "best.safetensors")
+            if (run_dir / "checkpoints" / n).exists()
+        )
+        + ": weights, optimiser and RNG state in safetensors, the rest as JSON in the header",
         "",
     ]
     path = run_dir / "report.md"
