@@ -93,7 +93,7 @@ class _Text(html.parser.HTMLParser):
 
 
 def test_html_page_holds_the_checklist_and_the_map(course_dirs, tmp_path) -> None:
-    pass_exercises(course_dirs["ws"], ["conv2d", "conv2d_backward", "maxpool"])
+    pass_exercises(course_dirs["ws"], ["conv2d", "conv2d_backward", "maxpool", "conv_transpose"])
     page = tmp_path / "progress.html"
     result = invoke("--dir", str(course_dirs["ws"]), "--html", str(page))
     assert result.exit_code == 0, result.output

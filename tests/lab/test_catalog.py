@@ -75,7 +75,9 @@ def test_every_numpy_by_hand_name_is_an_exercise() -> None:
     # a misspelt name would silently let torch do the work in that exercise
     assert set(NAMES) >= NUMPY_BY_HAND
     for name in ("scalar_autograd", "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt",
-                 "quantize", "distillation_loss"):  # fmt: skip
+                 "quantize", "distillation_loss", "miou_confusion", "dice_loss",
+                 "conv_transpose", "gradient_penalty", "reparam_kl", "ddpm_step", "value_iteration",
+                 "q_learning_update", "gae", "ppo_clip_loss"):  # fmt: skip
         assert get_exercise(name).numpy_only
 
 

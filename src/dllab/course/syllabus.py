@@ -173,6 +173,7 @@ ITEM_MODULE = {
 EXERCISE_MODULE = {
     "viterbi": "05",  # the CRF lesson (05-06) teaches it, for NER
     "augmentation": "03",  # data augmentation is taught with the image models
+    "dice_loss": "03",  # the segmentation lesson (03-10) teaches it; it proves backprop
     "quantize": "06",  # the deployment lesson (06-01) teaches them, with the projects
     "distillation_loss": "06",
 }

@@ -41,7 +41,9 @@ NUMPY_BY_HAND = frozenset(
      "weight_decay", "augmentation", "gru_cell", "lstm_cell", "viterbi", "beam_search",
      "loss_curves", "iou", "nms", "map50", "sgd_adam", "perceptron", "scalar_autograd",
      "pca_svd", "lr_schedules", "conv2d_backward", "rnn_bptt", "quantize",
-     "distillation_loss"}
+     "distillation_loss", "conv_transpose", "miou_confusion", "dice_loss",
+     "gradient_penalty", "reparam_kl", "ddpm_step", "value_iteration", "q_learning_update",
+     "gae", "ppo_clip_loss"}
 )  # fmt: skip
 
 
@@ -226,6 +228,40 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
     ),
     Exercise(
+        "dice_loss",
+        "backprop",
+        text(
+            "Soft Dice loss for segmentation and its gradient in NumPy, equal to MONAI's",
+            "用 NumPy 写分割用的软 Dice 损失及其梯度，结果与 MONAI 一致",
+        ),
+        (
+            text(
+                "p = softmax(logits) over axis 1 (subtract the max first); the one-hot target "
+                "is np.moveaxis(np.eye(C)[target], -1, 1). inter = (p * g).sum((2, 3)) and "
+                "denom = p.sum((2, 3)) + g.sum((2, 3)), both (N, C).",
+                "p = 对 axis 1 做 softmax（先减去最大值）；one-hot 目标是 "
+                "np.moveaxis(np.eye(C)[target], -1, 1)。inter = (p * g).sum((2, 3))，"
+                "denom = p.sum((2, 3)) + g.sum((2, 3))，二者形状都是 (N, C)。",
+            ),
+            text(
+                "loss = mean of 1 - (2 * inter + s) / (denom + s) over all N * C entries. By "
+                "the quotient rule, dL/dp = -(2 * g * (denom + s) - (2 * inter + s)) / "
+                "(denom + s)**2 / (N * C), broadcast over the pixels.",
+                "loss = 对全部 N * C 项的 1 - (2 * inter + s) / (denom + s) 取平均。由商的求导"
+                "法则，dL/dp = -(2 * g * (denom + s) - (2 * inter + s)) / (denom + s)**2 / "
+                "(N * C)，在像素上广播。",
+            ),
+            text(
+                "Back through the softmax, pixel by pixel: dlogits = p * (dp - (p * dp).sum("
+                "axis=1, keepdims=True)). Every probability depends on every logit of its "
+                "pixel, so the diagonal p * (1 - p) alone is wrong.",
+                "逐像素穿过 softmax 反传：dlogits = p * (dp - (p * dp).sum(axis=1, "
+                "keepdims=True))。每个概率都依赖于该像素的所有 logits，只用对角项 p * (1 - p) "
+                "是错的。",
+            ),
+        ),
+    ),
+    Exercise(
         "gradient_norms",
         "vanishing_gradients",
         text(
@@ -369,6 +405,45 @@ EXERCISES: tuple[Exercise, ...] = (
                 "np.add.at helps.",
                 "窗口重叠（stride < kernel_size）时，一个输入可能是多个窗口的最大值："
                 "梯度要累加（+=），不能覆盖。可以用 np.add.at。",
+            ),
+        ),
+    ),
+    Exercise(
+        "conv_transpose",
+        "conv_pool",
+        text(
+            "Transposed convolution: its output size and values in NumPy, equal to torch's",
+            "转置卷积：用 NumPy 求输出尺寸和输出值，结果与 torch 一致",
+        ),
+        (
+            text(
+                "size_out = (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) "
+                "+ output_padding + 1: the copies of the kernel span (size - 1) * stride + "
+                "dilation * (kernel_size - 1) + 1 pixels, padding crops each border, "
+                "output_padding adds at the end.",
+                "size_out = (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) "
+                "+ output_padding + 1：卷积核的各个副本覆盖 (size - 1) * stride + dilation * "
+                "(kernel_size - 1) + 1 个像素，padding 从每条边裁掉，output_padding 加在末尾。",
+            ),
+            text(
+                "Scatter, do not gather: input pixel (y, x) adds x[:, :, y, x] times "
+                "weight[:, :, i, j] at output (y * stride + i * dilation, x * stride + "
+                "j * dilation). weight is (C_in, C_out, kh, kw): contract its FIRST axis with "
+                "the input's channels, e.g. np.einsum('nchw,co->nohw', x, weight[:, :, i, j]).",
+                "是散布而不是收集：输入像素 (y, x) 把 x[:, :, y, x] 乘以 weight[:, :, i, j] 加到"
+                "输出的 (y * stride + i * dilation, x * stride + j * dilation)。weight 形状是 "
+                "(C_in, C_out, kh, kw)：它的第一维与输入通道相乘求和，例如 "
+                "np.einsum('nchw,co->nohw', x, weight[:, :, i, j])。",
+            ),
+            text(
+                "For each (i, j) the target positions form one strided slice: "
+                "canvas[:, :, i * d : i * d + stride * (H - 1) + 1 : stride, ...] += .... Make "
+                "the canvas H_out + 2 * padding tall, then keep canvas[:, :, padding : padding "
+                "+ H_out, padding : padding + W_out]. No kernel flip in this form.",
+                "对每个 (i, j)，目标位置是一个带步长的切片："
+                "canvas[:, :, i * d : i * d + stride * (H - 1) + 1 : stride, ...] += ...。"
+                "画布高 H_out + 2 * padding，最后取 canvas[:, :, padding : padding + H_out, "
+                "padding : padding + W_out]。这种写法不需要翻转卷积核。",
             ),
         ),
     ),
@@ -716,6 +791,37 @@ EXERCISES: tuple[Exercise, ...] = (
                 "reached and counts 0 (append a 0 to the precision).",
                 "np.searchsorted(recall, np.linspace(0, 1, 101), side='left') 给出每个召回率水平"
                 "第一次达到的位置；越过末尾的下标表示从未达到，记为 0（在 precision 末尾补一个 0）。",
+            ),
+        ),
+    ),
+    Exercise(
+        "miou_confusion",
+        "resnet_vgg",
+        text(
+            "Segmentation metrics: a confusion matrix with an ignore index, IoU per class and "
+            "mIoU, equal to torchmetrics",
+            "分割指标：带忽略标签的混淆矩阵、逐类 IoU 与 mIoU，结果与 torchmetrics 一致",
+        ),
+        (
+            text(
+                "Drop the pixels whose target is ignore_index first. Then one np.bincount of "
+                "target * C + preds with minlength C * C, reshaped to (C, C), counts every "
+                "(true, predicted) pair: row = true class, column = prediction.",
+                "先去掉目标为 ignore_index 的像素。然后对 target * C + preds 做一次 "
+                "np.bincount（minlength 为 C * C），reshape 成 (C, C)，就统计了每个"
+                "（真实，预测）对：行是真实类别，列是预测。",
+            ),
+            text(
+                "TP = np.diag(cm); TP + FP = column sums cm.sum(0); TP + FN = row sums "
+                "cm.sum(1). The union is cm.sum(0) + cm.sum(1) - TP; IoU = TP / union.",
+                "TP = np.diag(cm)；TP + FP = 列和 cm.sum(0)；TP + FN = 行和 cm.sum(1)。"
+                "并集是 cm.sum(0) + cm.sum(1) - TP；IoU = TP / 并集。",
+            ),
+            text(
+                "A class with union 0 appears in neither prediction nor target: give it IoU 0 "
+                "in the per-class array but average only over the classes with union > 0.",
+                "并集为 0 的类别在预测和目标中都没有出现：逐类数组里记为 0，但只对并集 > 0 "
+                "的类别求平均。",
             ),
         ),
     ),
@@ -1151,6 +1257,198 @@ EXERCISES: tuple[Exercise, ...] = (
                 "torch.save(state, path) 写入；torch.load(path) 读回（张量、"
                 "数字和字典在安全的默认值 "
                 "weights_only=True 下即可加载）。",
+            ),
+        ),
+    ),
+    Exercise(
+        "gradient_penalty",
+        "backprop",
+        text(
+            "WGAN-GP's gradient penalty, with the critic's input gradient by hand",
+            "WGAN-GP 的梯度惩罚，手写 critic 对输入的梯度",
+        ),
+        (
+            text(
+                "For score = w2 . tanh(W1 x + b1) + b2: h = tanh(x @ W1.T + b1), and the "
+                "gradient of each row's score is (w2 * (1 - h**2)) @ W1, shape (N, D) like x.",
+                "对 score = w2 . tanh(W1 x + b1) + b2：h = tanh(x @ W1.T + b1)，每一行得分的"
+                "梯度是 (w2 * (1 - h**2)) @ W1，形状 (N, D) 与 x 相同。",
+            ),
+            text(
+                "Take the gradient at the interpolates x_hat = eps * real + (1 - eps) * fake "
+                "(eps is (N, 1): one weight per sample), not at the real or the fake samples.",
+                "梯度在插值点 x_hat = eps * real + (1 - eps) * fake 处计算（eps 形状为 (N, 1)："
+                "每个样本一个权重），而不是在真实或生成样本处。",
+            ),
+            text(
+                "One L2 norm per sample, np.linalg.norm(g, axis=1), then "
+                "lam * np.mean((norms - 1) ** 2): squared, averaged over the batch, times lam.",
+                "每个样本一个 L2 范数 np.linalg.norm(g, axis=1)，然后 "
+                "lam * np.mean((norms - 1) ** 2)：平方、在 batch 上平均、乘以 lam。",
+            ),
+        ),
+    ),
+    Exercise(
+        "reparam_kl",
+        "backprop",
+        text(
+            "The VAE's reparameterised sample and its KL term against N(0, I)",
+            "VAE 的重参数化采样及其相对 N(0, I) 的 KL 项",
+        ),
+        (
+            text(
+                "logvar is log sigma^2, so sigma = exp(0.5 * logvar); z = mu + sigma * eps keeps "
+                "the randomness in eps, and gradients reach mu and logvar.",
+                "logvar 是 log sigma^2，所以 sigma = exp(0.5 * logvar)；z = mu + sigma * eps "
+                "把随机性放在 eps 里，梯度就能传到 mu 和 logvar。",
+            ),
+            text(
+                "Per dimension, KL(N(mu, sigma^2) || N(0, 1)) = 0.5 * (mu^2 + sigma^2 - 1 - "
+                "log sigma^2), which is never negative.",
+                "每一维的 KL(N(mu, sigma^2) || N(0, 1)) = 0.5 * (mu^2 + sigma^2 - 1 - "
+                "log sigma^2)，它永远非负。",
+            ),
+            text(
+                "Sum over the latent dims (axis=1), then average over the batch: "
+                "np.mean(np.sum(kl, axis=1)).",
+                "在潜变量维度上求和（axis=1），再在 batch 上平均：np.mean(np.sum(kl, axis=1))。",
+            ),
+        ),
+    ),
+    Exercise(
+        "ddpm_step",
+        "training_loop",
+        text(
+            "DDPM: the linear schedule's alpha_bar, the forward noising step and the loss",
+            "DDPM：线性调度的 alpha_bar、前向加噪一步和损失",
+        ),
+        (
+            text(
+                "betas = np.linspace(beta_start, beta_end, T); alpha_bar = "
+                "np.cumprod(1 - betas): step 0 already has one factor, 1 - beta[0].",
+                "betas = np.linspace(beta_start, beta_end, T)；alpha_bar = "
+                "np.cumprod(1 - betas)：第 0 步已经有一个因子 1 - beta[0]。",
+            ),
+            text(
+                "x_t = sqrt(alpha_bar[t]) * x0 + sqrt(1 - alpha_bar[t]) * eps: square roots, "
+                "and the cumulative alpha_bar, not the alpha of step t.",
+                "x_t = sqrt(alpha_bar[t]) * x0 + sqrt(1 - alpha_bar[t]) * eps：要开平方，"
+                "并且用累积的 alpha_bar，而不是第 t 步的 alpha。",
+            ),
+            text(
+                "alpha_bar[t] has shape (N,); reshape it to (N, 1, ...) with "
+                ".reshape((-1,) + (1,) * (x0.ndim - 1)) so each sample gets its own. The loss "
+                "is np.mean((eps - eps_hat) ** 2).",
+                "alpha_bar[t] 的形状是 (N,)；用 .reshape((-1,) + (1,) * (x0.ndim - 1)) 变成 "
+                "(N, 1, ...)，让每个样本用自己的值。损失是 np.mean((eps - eps_hat) ** 2)。",
+            ),
+        ),
+    ),
+    Exercise(
+        "value_iteration",
+        "training_loop",
+        text(
+            "Value iteration on FrozenLake: V* and the greedy policy",
+            "FrozenLake 上的价值迭代：V* 与贪心策略",
+        ),
+        (
+            text(
+                "The expected reward of (s, a) is np.sum(P * R, axis=2); then "
+                "Q = r_exp + gamma * P @ V has shape (S, A).",
+                "(s, a) 的期望奖励是 np.sum(P * R, axis=2)；然后 "
+                "Q = r_exp + gamma * P @ V 的形状为 (S, A)。",
+            ),
+            text(
+                "V = Q.max(axis=1), then V[terminal] = 0 (np.where(terminal, 0.0, ...)); repeat "
+                "until the largest change of a sweep is below tol.",
+                "V = Q.max(axis=1)，然后 V[terminal] = 0（np.where(terminal, 0.0, ...)）；"
+                "重复直到一轮中的最大变化小于 tol。",
+            ),
+            text(
+                "The policy: Q from the final V, then np.argmax(Q >= Q.max(axis=1, "
+                "keepdims=True) - 1e-6, axis=1), the lowest of the tied actions.",
+                "策略：用最终的 V 算出 Q，然后 np.argmax(Q >= Q.max(axis=1, "
+                "keepdims=True) - 1e-6, axis=1)，即并列动作中编号最小的。",
+            ),
+        ),
+    ),
+    Exercise(
+        "q_learning_update",
+        "training_loop",
+        text(
+            "The tabular Q-learning and SARSA updates over a batch of transitions",
+            "一批转移上的表格型 Q-learning 与 SARSA 更新",
+        ),
+        (
+            text(
+                "Loop over the transitions in order and update a copy of Q: a pair (s, a) may "
+                "repeat, and later transitions must see the earlier updates.",
+                "按顺序遍历这些转移，更新 Q 的副本：同一对 (s, a) 可能重复出现，"
+                "后面的转移要看到前面的更新。",
+            ),
+            text(
+                "Q-learning's target is r + gamma * Q[s'].max() * (1 - done); SARSA's is "
+                "r + gamma * Q[s', a'] * (1 - done).",
+                "Q-learning 的目标是 r + gamma * Q[s'].max() * (1 - done)；SARSA 的是 "
+                "r + gamma * Q[s', a'] * (1 - done)。",
+            ),
+            text(
+                "Q[s, a] += alpha * (target - Q[s, a]): alpha scales the error, the step "
+                "towards the target.",
+                "Q[s, a] += alpha * (target - Q[s, a])：alpha 乘的是误差，即朝目标迈出的那一步。",
+            ),
+        ),
+    ),
+    Exercise(
+        "gae",
+        "training_loop",
+        text(
+            "Generalised advantage estimation over a rollout with episode ends",
+            "含回合结束的 rollout 上的广义优势估计（GAE）",
+        ),
+        (
+            text(
+                "Go backwards from t = T - 1, carrying the advantage of step t + 1 (0 to start); "
+                "next_value is last_value at the last step, values[t + 1] elsewhere.",
+                "从 t = T - 1 往回走，带着第 t + 1 步的优势（初始为 0）；next_value 在最后一步"
+                "是 last_value，其余是 values[t + 1]。",
+            ),
+            text(
+                "not_done = 1 - dones[t] multiplies both gamma * next_value in delta and the "
+                "carried advantage: nothing crosses an episode end.",
+                "not_done = 1 - dones[t] 既乘 delta 中的 gamma * next_value，也乘传递的优势："
+                "任何东西都不能跨过回合结束。",
+            ),
+            text(
+                "delta = r + gamma * next_value * not_done - values[t]; "
+                "adv = delta + gamma * lam * not_done * adv; returns = advantages + values.",
+                "先算 delta = r + gamma * next_value * not_done - values[t]，再算 "
+                "adv = delta + gamma * lam * not_done * adv；最后回报 returns = advantages + values。",
+            ),
+        ),
+    ),
+    Exercise(
+        "ppo_clip_loss",
+        "training_loop",
+        text(
+            "PPO's clipped surrogate loss and value loss",
+            "PPO 的截断代理损失与价值损失",
+        ),
+        (
+            text(
+                "ratio = np.exp(logprobs - old_logprobs): the logs' difference is the log of "
+                "the ratio.",
+                "ratio = np.exp(logprobs - old_logprobs)：对数之差是比值的对数。",
+            ),
+            text(
+                "Clip the ratio, not the advantage: np.clip(ratio, 1 - clip_eps, 1 + clip_eps).",
+                "截断的是比值而不是优势：np.clip(ratio, 1 - clip_eps, 1 + clip_eps)。",
+            ),
+            text(
+                "As a loss: np.mean(np.maximum(-A * ratio, -A * clipped)), the larger (more "
+                "pessimistic) of the two; the value loss is 0.5 * np.mean((values - returns) ** 2).",
+                "写成损失：np.mean(np.maximum(-A * ratio, -A * clipped))，取两者中较大"
+                "（更保守）的；价值损失是 0.5 * np.mean((values - returns) ** 2)。",
             ),
         ),
     ),
