@@ -31,7 +31,7 @@ def _read(dirs, **kw):
 def test_the_stage_follows_page_000_with_the_projects_where_page_001_puts_them() -> None:
     keys = [s.key for s in STAGES]
     assert keys == ["01", "02", "03", "P01", "P02", "04", "05", "P06", "P07", "06",
-                    "P03", "P04", "P05"]  # fmt: skip
+                    "P03", "P04", "P05", "07", "08"]  # fmt: skip
     assert [s.key for s in STAGES if s.elective] == ["P03", "P04", "P05"]
     assert get_stage("02").title == {"en": "PyTorch basics", "zh": "PyTorch基础"}
     assert get_stage("p1").key == "P01" and get_stage("3").key == "03"
@@ -147,7 +147,8 @@ def test_course_prints_every_stage_in_order_with_built_state_and_next(course_dir
     assert result.exit_code == 0, result.output
     out = result.output
     starts = [out.index(f"\n{key} ") for key in ("01", "02", "03", "P01", "P02", "04", "05",
-                                                  "P06", "P07", "06", "P03", "P04", "P05")]  # fmt: skip
+                                                  "P06", "P07", "06", "P03", "P04", "P05",
+                                                  "07", "08")]  # fmt: skip
     assert starts == sorted(starts)
     assert "lab workspace: " + str(course_dirs["ws"]) + " (given with --dir)" in out
     assert "P05 Medical image analysis" in out and "not built yet" in out

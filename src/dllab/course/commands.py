@@ -68,7 +68,7 @@ def next_(lang: Lang = None, folder: Folder = None, runs: RunsRoot = None) -> No
 
 @app.command()
 def show(
-    key: Annotated[str, typer.Argument(help="A module (01-06) or a project (P01-P07).")],
+    key: Annotated[str, typer.Argument(help="A module (01-08) or a project (P01-P07).")],
     lang: Lang = None,
     folder: Folder = None,
     runs: RunsRoot = None,

@@ -1,6 +1,7 @@
 """The stage in teaching order: page 000's modules and page 001's projects, and what goes where.
 
-Modules are numbered as on page 000 of the course (01 neural-network basics … 06 projects);
+Modules are numbered as on page 000 of the course (01 neural-network basics … 06 projects),
+then page 002's generative models (07) and reinforcement learning (08);
 a module's lessons are the files `lessons/NN-*.py` (found, not listed here: `lessons.py`).
 Projects P01–P07 sit where page 001's learning path puts them: P01 and P02 after the CNN
 module, P06 and P07 after the Transformer module, and the other three (P03–P05) at the end as
@@ -150,6 +151,26 @@ STAGES: tuple[Stage, ...] = (
         "medical-",
         elective=True,
     ),
+    # Page 002's chapters beyond page 000's modules: generative models and reinforcement
+    # learning, after the projects (page 002 lists them under advanced topics).
+    _module(
+        "07",
+        text("Generative models", "生成模型"),
+        text(
+            "GAN, DCGAN, WGAN, VAE, diffusion, style transfer",
+            "GAN、DCGAN、WGAN、VAE、扩散模型、风格迁移",
+        ),
+        _runs("a generative model trained", "训练一个生成模型", "gan-", "vae-", "ddpm-"),
+    ),
+    _module(
+        "08",
+        text("Reinforcement learning", "强化学习"),
+        text(
+            "MDPs, Q-learning and DQN, policy gradients and actor-critic",
+            "马尔可夫决策过程、Q-Learning与深度Q网络、策略梯度与Actor-Critic",
+        ),
+        _runs("an agent trained", "训练一个智能体", "rl-"),
+    ),
 )
 
 # The module where each checklist item is taught (page 000's 验收标准 against its modules).
@@ -176,6 +197,13 @@ EXERCISE_MODULE = {
     "dice_loss": "03",  # the segmentation lesson (03-10) teaches it; it proves backprop
     "quantize": "06",  # the deployment lesson (06-01) teaches them, with the projects
     "distillation_loss": "06",
+    "gradient_penalty": "07",
+    "reparam_kl": "07",
+    "ddpm_step": "07",
+    "value_iteration": "08",
+    "q_learning_update": "08",
+    "gae": "08",
+    "ppo_clip_loss": "08",
 }
 ELSEWHERE = "06"  # an exercise or item nobody placed yet is shown with the projects
 
@@ -195,7 +223,7 @@ def get_stage(key: str) -> Stage:
     close = difflib.get_close_matches(wanted, _BY_KEY, n=2, cutoff=0.5)
     also = f" (did you mean {', '.join(close)}?)" if close else ""
     raise CourseError(
-        f"no module or project called {key!r}{also}; the course has modules 01-06 and "
+        f"no module or project called {key!r}{also}; the course has modules 01-08 and "
         f"projects P01-P07: `dllab course` shows them"
     )
 
