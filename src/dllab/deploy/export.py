@@ -8,8 +8,11 @@ Tasks whose answer is a loop around the network export that network as the graph
 calls (`GRAPH_PLANS`, `export_graphs.py`): NER its emissions with the CRF's Viterbi beside them
 in NumPy (`export_ner.py`), the language model a prefill and a decode step with a KV cache
 (`export_lm.py`), translation an encoder and a decoder step (`export_translation.py`); each is
-checked end to end (the same entities, tokens or translations as PyTorch). `export_run` also
-writes `torch.export` programs (`export_pt2.py`) and TensorFlow Lite (`export_tflite.py`).
+checked end to end (the same entities, tokens or translations as PyTorch). P01's inspectors
+go the same way, their verdict a threshold beside the graph, checked on the run's own parts:
+the defect classifier's P(defective) (`export_defects.py`) and PatchCore whole, memory bank
+included (`export_anomaly.py`). `export_run` also writes `torch.export` programs
+(`export_pt2.py`) and TensorFlow Lite (`export_tflite.py`).
 
 Two exporters are tried in turn: `torch.export` (the dynamo exporter, also in its "draft"
 mode that turns data-dependent checks into runtime asserts), then the TorchScript tracer,
@@ -59,7 +62,11 @@ GRAPH_PLANS = {
     "ner": "dllab.deploy.export_ner",
     "language_model": "dllab.deploy.export_lm",
     "translation": "dllab.deploy.export_translation",
+    "defect-classifier": "dllab.deploy.export_defects",
+    "anomaly": "dllab.deploy.export_anomaly",
 }
+# Plans checked end to end on the run's own parts: their `plan` also takes the run folder.
+RUN_PLANS = {"defect-classifier", "anomaly"}
 
 
 @dataclass
@@ -305,7 +312,11 @@ def _export_plan(
 
     from dllab.deploy.export_graphs import export_plan, graph_paths
 
-    plan = importlib.import_module(GRAPH_PLANS[meta["task"]]).plan(model, meta)
+    module = importlib.import_module(GRAPH_PLANS[meta["task"]])
+    if meta["task"] in RUN_PLANS:
+        plan = module.plan(model, meta, run_dir)
+    else:
+        plan = module.plan(model, meta)
     if out is not None and not force:
         _refuse_to_overwrite(*graph_paths(out, plan).values(), out.with_name("model.json"))
     out = out or run_dir / "export" / "model.onnx"

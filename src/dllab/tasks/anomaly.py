@@ -71,7 +71,9 @@ class AnomalyTask(BaseTask):
     Options = AnomalyOptions
     options: AnomalyOptions
     automatic_optimization = False  # the fit is a feature pass; nothing is stepped
-    not_exportable = "its detector searches a memory bank (export the backbone instead)"
+    # `dllab export` goes through its graph plan instead (deploy/export_anomaly.py): the
+    # whole detector, memory bank included, as one graph
+    not_exportable = "its detector is exported as a graph plan: see export_anomaly"
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:

@@ -120,7 +120,9 @@ class DefectClassifierTask(BaseTask):
     name = "defect-classifier"
     Options = ClassifierOptions
     options: ClassifierOptions
-    not_exportable = "its verdict needs the validation threshold and Grad-CAM's gradients"
+    # `dllab export` goes through its graph plan instead (deploy/export_defects.py):
+    # P(defective) in ONNX, the threshold in model.json, Grad-CAM left out
+    not_exportable = "its verdict needs the threshold beside the graph: see export_defects"
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
