@@ -104,6 +104,10 @@ def write_report(
         "confusion.png": "Confusion matrix (test)",
         "predictions.png": "Test images with predicted and true labels",
         "mistakes.png": "The most confident mistakes",
+        "samples.png": "Samples from the trained generator",
+        "interpolation.png": "Latent interpolations",
+        "losses.png": "Generator and critic losses",
+        "class_histogram.png": "Classes of the samples, under the feature classifier",
     }
     for p in pictures:
         if p.suffix == ".png":
