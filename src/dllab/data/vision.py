@@ -29,7 +29,7 @@ from dllab.data.stats import channel_stats
 from dllab.data.types import ImageData, TensorSplit
 from dllab.errors import ConfigError
 
-__all__ = ["load_image_dataset"]
+__all__ = ["load_image_dataset", "load_recipe_images"]
 
 FOLDER_MAX_SIDE = 224  # default side for folder images: their own size, at most this
 FOLDER_STATS_SAMPLE = 2000  # folder images read to estimate mean/std (all of them if fewer)
@@ -257,4 +257,20 @@ def load_image_dataset(
         in_channels=int(train.images.shape[1]),
         checksums=dict(sorted(files.checksums.items())),
         source=files.source,
+    )
+
+
+def load_recipe_images(recipe) -> ImageData:  # recipe: dllab.config.Recipe
+    """`load_image_dataset` with a recipe's data section and split seed: what every task on
+    labelled images loads."""
+    d = recipe.data
+    return load_image_dataset(
+        d.name,
+        data_dir=d.data_dir,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        seed=recipe.split_seed,
+        path=d.path,
+        image_size=d.image_size,
+        channels=d.channels,
     )

@@ -29,10 +29,10 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.utils.data import Subset
 
-from dllab.data import load_image_dataset
 from dllab.data.folder import ImageFolder
 from dllab.data.stats import channel_stats
 from dllab.data.types import ImageData, Split, TensorSplit
+from dllab.data.vision import load_recipe_images
 from dllab.errors import ConfigError, InputError
 from dllab.models import create_model
 from dllab.tasks import TASKS
@@ -96,17 +96,7 @@ class ClassificationTask(LabelTask):
 
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
-        d = self.recipe.data
-        self.data_: ImageData = load_image_dataset(
-            d.name,
-            data_dir=d.data_dir,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            seed=self.recipe.split_seed,
-            path=d.path,
-            image_size=d.image_size,
-            channels=d.channels,
-        )
+        self.data_: ImageData = load_recipe_images(self.recipe)
         self.subset_: dict[str, Any] = {}
         if self.options.per_class is not None:
             self.data_ = self._few_shot(self.data_)
@@ -194,13 +184,18 @@ class ClassificationTask(LabelTask):
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.normalize(x) if x.dtype == torch.uint8 else x
 
-    def training_step(self, model: nn.Module, batch: Any) -> StepOutput:
-        x, y = batch
+    def train_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """A training batch normalised and augmented as the recipe says."""
         x = self._inputs(x)
         if self.recipe.data.augment != "none":
             x = random_shift(x)
             if self.recipe.data.augment == "flip-crop":
                 x = random_hflip(x)
+        return x
+
+    def training_step(self, model: nn.Module, batch: Any) -> StepOutput:
+        x, y = batch
+        x = self.train_inputs(x)
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.recipe.train.label_smoothing)
         return StepOutput(loss=loss, preds=logits, target=y)

@@ -39,7 +39,7 @@ from dllab.data.detection_formats import DetectionSet, read_coco, read_image_rgb
 from dllab.errors import ConfigError, InputError
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, TaskOptions
-from dllab.train.batches import IndexBatches, epoch_order
+from dllab.train.batches import IndexBatches, order_for
 
 __all__ = ["DetBatch", "DetectionMAP", "DetectionOptions", "DetectionTask", "detect_images"]
 
@@ -210,14 +210,7 @@ class DetectionTask(BaseTask):
         n, bs = len(images), kw["batch_size"]
 
         def plan(epoch: int) -> list[torch.Tensor]:
-            order = epoch_order(
-                n,
-                seed=kw["seed"],
-                epoch=epoch,
-                shuffle=kw["shuffle"],
-                rank=kw["rank"],
-                world=kw["world"],
-            )
+            order = order_for(n, kw, epoch)
             return list(order.split(bs))
 
         def collate(idx: torch.Tensor) -> DetBatch:

@@ -27,12 +27,7 @@ from torch import nn
 from dllab.errors import ConfigError
 from dllab.tasks import TASKS
 from dllab.tasks.base import StepOutput, TaskOptions
-from dllab.tasks.classification import (
-    ClassificationOptions,
-    ClassificationTask,
-    random_hflip,
-    random_shift,
-)
+from dllab.tasks.classification import ClassificationOptions, ClassificationTask
 
 __all__ = ["DistillationOptions", "DistillationTask", "distillation_loss"]
 
@@ -81,11 +76,7 @@ class DistillationTask(ClassificationTask):
 
     def training_step(self, model: nn.Module, batch: Any) -> StepOutput:
         x, y = batch
-        x = self._inputs(x)
-        if self.recipe.data.augment != "none":
-            x = random_shift(x)
-            if self.recipe.data.augment == "flip-crop":
-                x = random_hflip(x)
+        x = self.train_inputs(x)  # the teacher sees exactly the student's augmented batch
         logits = model(x)
         with torch.no_grad():
             teacher = self._teacher(x.device)(x)

@@ -34,8 +34,8 @@ from pydantic import Field
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 
-from dllab.data import load_image_dataset
 from dllab.data.types import ImageData, TensorSplit
+from dllab.data.vision import load_recipe_images
 from dllab.errors import ConfigError
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, StepOutput, TaskOptions
@@ -128,16 +128,7 @@ class GANTask(BaseTask):
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
         d = self.recipe.data
-        self.data_: ImageData = load_image_dataset(
-            d.name,
-            data_dir=d.data_dir,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            seed=self.recipe.split_seed,
-            path=d.path,
-            image_size=d.image_size,
-            channels=d.channels,
-        )
+        self.data_: ImageData = load_recipe_images(self.recipe)
         if not isinstance(self.data_.train, TensorSplit):
             raise ConfigError(
                 f"task gan trains on an in-memory dataset (fashion-mnist, mnist…); got {d.name!r}"

@@ -51,7 +51,7 @@ from torchmetrics.classification import MulticlassJaccardIndex
 from dllab.errors import ConfigError, InputError
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, TaskOptions
-from dllab.train.batches import IndexBatches, epoch_order
+from dllab.train.batches import IndexBatches, order_for
 
 __all__ = [
     "SegBatch",
@@ -301,14 +301,7 @@ class SegmentationTask(BaseTask):
         augment = self._augmenter() if train else None
 
         def plan(epoch: int) -> list[torch.Tensor]:
-            order = epoch_order(
-                n,
-                seed=kw["seed"],
-                epoch=epoch,
-                shuffle=kw["shuffle"],
-                rank=kw["rank"],
-                world=kw["world"],
-            )
+            order = order_for(n, kw, epoch)
             batches = list(order.split(bs))
             # A last training batch of one image would fail BatchNorm over 1x1 maps (ASPP's
             # pooled branch): drop a short last batch, as torchvision's reference does.

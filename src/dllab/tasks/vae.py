@@ -37,7 +37,7 @@ from pydantic import Field
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 
-from dllab.data import load_image_dataset
+from dllab.data.vision import load_recipe_images
 from dllab.errors import ConfigError
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, StepOutput, TaskOptions, cat_outputs
@@ -93,16 +93,7 @@ class GenerativeImageTask(BaseTask):
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
         d = self.recipe.data
         self.classifier_ = self._feature_classifier()  # refused before any training
-        self.data_ = load_image_dataset(
-            d.name,
-            data_dir=d.data_dir,
-            val_fraction=d.val_fraction,
-            test_fraction=d.test_fraction,
-            seed=self.recipe.split_seed,
-            path=d.path,
-            image_size=d.image_size,
-            channels=d.channels,
-        )
+        self.data_ = load_recipe_images(self.recipe)
         if not hasattr(self.data_.train, "images"):
             raise ConfigError(
                 f"task {self.name!r} keeps its images in memory: use a catalog dataset "

@@ -33,6 +33,13 @@ def epoch_order(n: int, *, seed: int, epoch: int, shuffle: bool, rank: int = 0, 
     return order
 
 
+def order_for(n: int, kw: dict, epoch: int) -> torch.Tensor:
+    """`epoch_order` with a task's `batch_kwargs(split)` (seed, shuffle, rank, world)."""
+    return epoch_order(
+        n, seed=kw["seed"], epoch=epoch, shuffle=kw["shuffle"], rank=kw["rank"], world=kw["world"]
+    )
+
+
 def length_buckets(
     order: torch.Tensor,
     lengths: torch.Tensor,
