@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from dllab.deploy.export_graphs import write_model_json
+from dllab.deploy.export_images import end_to_end as image_end_to_end
 from dllab.errors import InputError
 from dllab.experiment import load_trained, task_class, trained_precision
 from dllab.tasks.example_inputs import text_sizes, token_batch
@@ -288,6 +289,10 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
         # The graph computes in fp32 whatever the run trained in (ONNX Runtime's CPU kernels
         # are fp32; quantisation is `dllab compress`); model.json says which it was.
         onnx_meta["trained_precision"] = trained_precision(run_dir)
+        # Labels or boxes on the run's test images, both engines (InputError on a difference)
+        end_to_end = image_end_to_end(Path(attempt.path), model, meta, run_dir)
+        if end_to_end:
+            onnx_meta["end_to_end"] = end_to_end
         described = {**meta, "onnx": onnx_meta}
         proto = onnx.load(attempt.path)
         entry = proto.metadata_props.add()
@@ -299,7 +304,11 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
         Path(attempt.path).unlink(missing_ok=True)
     write_model_json(out.with_name("model.json"), meta, "onnx", onnx_meta)
     return ExportResult(
-        out, attempt.diff, exporter=attempt.exporter, inputs=attempt.spec.describe()
+        out,
+        attempt.diff,
+        exporter=attempt.exporter,
+        inputs=attempt.spec.describe(),
+        end_to_end=end_to_end,
     )
 
 
