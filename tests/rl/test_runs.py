@@ -27,6 +27,8 @@ TINY = {
     "ppo": [
         "task.total_steps=256",
         "task.num_steps=16",
+        "task.num_envs=8",  # LunarLander's recipe steps 16 copies
+        "task.num_minibatches=1",  # and splits a rollout into 256 minibatches
         "task.update_epochs=2",
         "model.kwargs.hidden=[16,16]",
     ],
