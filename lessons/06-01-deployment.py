@@ -301,7 +301,7 @@ for name, acc in rows.items():
 axes[1].barh(list(rows), list(rows.values()), color=["0.5", "C0", "C3"])
 axes[1].set(xlim=(0.8, 1.0), title="Test accuracy", xlabel="accuracy")
 fig.tight_layout()
-fig.savefig(lesson.out / "distillation.png", dpi=120)
+lesson.save(fig, "distillation.png")
 assert params["student"] * 8 < params["teacher"]
 assert rows["student, distilled"] > 0.9
 
@@ -371,7 +371,7 @@ ax.set(xscale="log", yscale="log", xlabel="requests per second", ylabel="p99 lat
        title="p99 latency against traffic, one model worker")  # fmt: skip
 ax.legend()
 fig.tight_layout()
-fig.savefig(lesson.out / "batching.png", dpi=120)
+lesson.save(fig, "batching.png")
 top = rates[-1]
 print(f"at {top} req/s: no batching p99 {simulate(top, 1, 0)[2]:.1f} ms, "
       f"batch 32 / 1 ms p99 {simulate(top, 32, 1.0)[2]:.1f} ms")  # fmt: skip

@@ -101,7 +101,7 @@ def test_table_has_every_column_for_every_model(static):
         assert 0.5 < row["test acc"] <= 1.0
     eager = record["rows"][0]
     assert eager["b1 ×eager"] == 1.0 and eager["Δacc vs eager (pts)"] == 0.0
-    assert record["settings"] == {"threads": 1, "warmup": 1, "iterations": 3}
+    assert record["settings"] == {"threads": 1, "warmup": 1, "iterations": 3, "compile": True}
     header = (res.out / "compress.md").read_text().splitlines()[4]
     assert header == "| " + " | ".join(COLUMNS) + " |"
 
