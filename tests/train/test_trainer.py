@@ -126,7 +126,9 @@ def test_early_stopping_and_budgets_stop_with_a_reason():
     state = Trainer(max_epochs=10_000, max_time=0.3).fit(
         ToyTask(), model, torch.optim.SGD(model.parameters(), 0.01)
     )
-    assert state.stop_reason == "max_time" and 0.3 <= state.train_seconds < 5
+    # the stop is decided on one clock reading and train_seconds summed from others: they may
+    # differ in the last microsecond (0.2999996 was seen)
+    assert state.stop_reason == "max_time" and 0.3 - 1e-3 <= state.train_seconds < 5
 
 
 def test_best_checkpoint_follows_validation(tmp_path):
