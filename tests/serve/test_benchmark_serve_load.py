@@ -14,7 +14,6 @@ from dllab.errors import InputError
 pytest.importorskip("fastapi", reason="needs the [deploy] extra")
 
 
-
 pytestmark = pytest.mark.xdist_group("serve")  # shares serve_runs with the server tests
 
 
