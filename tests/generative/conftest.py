@@ -17,6 +17,7 @@ import pytest
 from dllab.config import load_recipe
 from dllab.data import CATALOG, FileSpec, get_spec
 from dllab.experiment import run_recipe
+from dllab.train.callbacks import Callback
 
 N_TRAIN, N_TEST = 300, 60
 
@@ -50,6 +51,30 @@ def unpin(mp: pytest.MonkeyPatch) -> None:
     spec = get_spec("fashion-mnist")
     files = tuple(FileSpec(f.name, None, f.url) for f in spec.files)
     mp.setitem(CATALOG, "fashion-mnist", replace(spec, files=files))
+
+
+class StopAt(Callback):
+    """Ctrl-C after step `step` (before that step's checkpoint: a run resumes from the one
+    before)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, out) -> None:
+        if trainer.state.step == self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="session")
+def stop_at() -> type[StopAt]:
+    """The Ctrl-C callback class, for the resume tests of every generative task."""
+    return StopAt
+
+
+@pytest.fixture(scope="session")
+def unpin_catalog():
+    """`unpin(monkeypatch)`: for module fixtures that hold their own MonkeyPatch context."""
+    return unpin
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from dllab.config import load_recipe
-from dllab.data import CATALOG, FileSpec, get_spec
 from dllab.errors import ConfigError, Interrupted
 from dllab.experiment import run_recipe
 from dllab.models import create_model
@@ -26,7 +24,6 @@ from dllab.models.diffusion import (
     ddpm_sample,
     q_sample,
 )
-from dllab.train.callbacks import Callback
 from dllab.train.checkpoint import load_checkpoint
 
 
@@ -196,17 +193,6 @@ TINY = [
 ]
 
 
-class _StopAt(Callback):
-    """Ctrl-C after `step` (before that step's checkpoint: the run resumes from the one before)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, out) -> None:
-        if trainer.state.step == self.step:
-            raise KeyboardInterrupt
-
-
 class _FakeQuality:
     """Stands in for dllab.metrics.generative: records what the task hands it."""
 
@@ -228,18 +214,8 @@ class _FakeQuality:
         }
 
 
-def _unpinned(mp: pytest.MonkeyPatch) -> None:
-    """The tiny IDX files are not the real ones: drop the catalog's digests for them."""
-    spec = get_spec("fashion-mnist")
-    mp.setitem(
-        CATALOG,
-        "fashion-mnist",
-        replace(spec, files=tuple(FileSpec(f.name, None, f.url) for f in spec.files)),
-    )
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path):
+def runs(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path, stop_at, unpin_catalog):
     """The recipe for 3 steps straight, and stopped after step 2 then resumed; both score
     their DDIM samples with a (fake) feature classifier."""
     import dllab.metrics.generative as generative
@@ -253,12 +229,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path):
     )
     quiet = {"echo": lambda s: None, "progress": False}
     with pytest.MonkeyPatch.context() as mp:
-        _unpinned(mp)
+        unpin_catalog(mp)
         mp.setattr(generative, "load_feature_classifier", fake.load_feature_classifier)
         mp.setattr(generative, "sample_quality", fake.sample_quality)
         whole = run_recipe(recipe, run_dir=root / "whole", **quiet)
         with pytest.raises(Interrupted):
-            run_recipe(recipe, run_dir=root / "cut", extra_callbacks=[_StopAt(2)], **quiet)
+            run_recipe(recipe, run_dir=root / "cut", extra_callbacks=[stop_at(2)], **quiet)
         cut = run_recipe(recipe, resume=root / "cut", **quiet)
     return whole, cut, fake
 

@@ -15,7 +15,7 @@ from dllab.errors import ConfigError
 from dllab.experiment import build_task, run_recipe
 from dllab.models import create_model
 from dllab.tasks.gan import gradient_penalty, slerp
-from dllab.train.callbacks import Callback, Checkpoint
+from dllab.train.callbacks import Checkpoint
 from dllab.train.checkpoint import load_checkpoint
 from dllab.train.trainer import Trainer
 
@@ -159,17 +159,6 @@ def test_each_recipe_trains_and_writes_its_report(recipe, tiny_catalog, classifi
         assert "FID skipped" in report and "dllab run fashion-mnist-fast" in report
 
 
-class StopAt(Callback):
-    """Ctrl-C after step `step`."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, out) -> None:
-        if trainer.state.step == self.step:
-            raise KeyboardInterrupt
-
-
 def _fit(task, steps: int, callbacks=(), resume=None) -> Trainer:
     torch.manual_seed(int(resume is not None))  # resumed: other weights until loaded
     model = task.build_model()
@@ -178,14 +167,16 @@ def _fit(task, steps: int, callbacks=(), resume=None) -> Trainer:
     return trainer
 
 
-def test_a_killed_wgan_gp_run_resumes_to_the_same_weights_and_optimisers(tiny_catalog, tmp_path):
+def test_a_killed_wgan_gp_run_resumes_to_the_same_weights_and_optimisers(
+    tiny_catalog, tmp_path, stop_at
+):
     overrides = _smoke("gan-wgan-gp", tiny_catalog) + ["task.n_critic=2"]
     task = build_task(load_recipe("gan-wgan-gp", overrides))
     task.setup()
     straight = _fit(task, 7).state_dict()
     with pytest.raises(KeyboardInterrupt):
         _fit(
-            task, 7, [Checkpoint(tmp_path, every=3, monitor="val/generator_steps"), StopAt(5)]
+            task, 7, [Checkpoint(tmp_path, every=3, monitor="val/generator_steps"), stop_at(5)]
         )  # last checkpoint: step 3
     state = load_checkpoint(tmp_path / "last.safetensors")
     assert state["trainer"]["step"] == 4 and set(state["optimizers"]) == {"generator", "critic"}

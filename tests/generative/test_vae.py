@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,11 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from dllab.config import load_recipe
-from dllab.data import CATALOG, FileSpec, get_spec
 from dllab.errors import ConfigError, Interrupted
 from dllab.experiment import run_recipe
 from dllab.models import create_model
 from dllab.models.vae import gaussian_kl, reparameterize
 from dllab.tasks import create_task
-from dllab.train.callbacks import Callback
 from dllab.train.checkpoint import load_checkpoint
 
 
@@ -100,38 +97,19 @@ TINY = [
 ]
 
 
-class _StopAt(Callback):
-    """Ctrl-C after `step` (before that step's checkpoint: the run resumes from the one before)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, out) -> None:
-        if trainer.state.step == self.step:
-            raise KeyboardInterrupt
-
-
-def _unpinned(mp: pytest.MonkeyPatch) -> None:
-    """The tiny IDX files are not the real ones: drop the catalog's digests for them."""
-    spec = get_spec("fashion-mnist")
-    mp.setitem(
-        CATALOG,
-        "fashion-mnist",
-        replace(spec, files=tuple(FileSpec(f.name, None, f.url) for f in spec.files)),
-    )
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, fashion_root: Path) -> tuple[Path, Path]:
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, fashion_root: Path, stop_at, unpin_catalog
+) -> tuple[Path, Path]:
     """The recipe for 3 steps straight, and stopped after step 2 then resumed."""
     root = tmp_path_factory.mktemp("vae")
     recipe = load_recipe("vae-fashion", [f"data.data_dir={fashion_root}", *TINY])
     quiet = {"echo": lambda s: None, "progress": False}
     with pytest.MonkeyPatch.context() as mp:
-        _unpinned(mp)
+        unpin_catalog(mp)
         whole = run_recipe(recipe, run_dir=root / "whole", **quiet)
         with pytest.raises(Interrupted):
-            run_recipe(recipe, run_dir=root / "cut", extra_callbacks=[_StopAt(2)], **quiet)
+            run_recipe(recipe, run_dir=root / "cut", extra_callbacks=[stop_at(2)], **quiet)
         cut = run_recipe(recipe, resume=root / "cut", **quiet)
     return whole, cut
 
