@@ -43,7 +43,6 @@ import csv
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from typing import Any
 import torch
 import yaml
 from _cli import run_main  # benchmarks/_cli.py: user errors as one line
+from _measure import gflops, median_ms  # benchmarks/_measure.py: FLOPs and latency
 
 from dllab.config import load_recipe
 from dllab.data.detection_formats import write_yolo
@@ -84,27 +84,6 @@ FIELDS = [
 
 
 # ---------------------------------------------------------------- measuring a model
-def gflops(model: torch.nn.Module, side: int = FLOP_SIDE) -> float:
-    """FLOPs (2 x MACs) / 1e9 of one (1, 3, side, side) image, FlopCounterMode's count."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.rand(1, 3, side, side))
-    return counter.get_total_flops() / 1e9
-
-
-def median_ms(step: Any, repeats: int, warmup: int = 5) -> float:
-    """Median wall time of `step()` in milliseconds, after `warmup` calls."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
-
-
 def latencies(
     run_dir: Path, repeats: int, threads: int, onnx: bool = True
 ) -> tuple[float, float | None, str]:
@@ -157,7 +136,7 @@ def train_ours(recipe_name: str, args: argparse.Namespace, root: Path) -> dict[s
         "role": OURS[recipe_name],
         "licence": "ours (dllab)" if recipe_name == "detection-scenes" else "BSD-3 (torchvision)",
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
-        "gflops_320": round(gflops(model), 3),
+        "gflops_320": round(gflops(model, (FLOP_SIDE, FLOP_SIDE)), 3),
         "image_size": meta["image_size"],
         "budget_s": args.budget,
         "train_s": round(summary["train_seconds"], 1),

@@ -30,14 +30,13 @@ import argparse
 import csv
 import json
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from _cli import run_main  # benchmarks/_cli.py: user errors as one line
+from _measure import gflops, median_ms  # benchmarks/_measure.py: FLOPs and latency
 
 from dllab.config import load_recipe
 from dllab.errors import InputError
@@ -76,26 +75,11 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def gflops(model: torch.nn.Module, size: tuple[int, int]) -> float:
-    """FLOPs (2 x MACs) / 1e9 of one (1, 3, H, W) image, FlopCounterMode's count."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.rand(1, 3, *size))
-    return counter.get_total_flops() / 1e9
-
-
 def latency_ms(model: torch.nn.Module, size: tuple[int, int], repeats: int) -> float:
     """Median wall time (ms) of one image's forward pass in eval mode, after 2 warm-ups."""
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
-    times = []
     with torch.no_grad():
-        for i in range(repeats + 2):
-            t = time.perf_counter()
-            model(x)
-            if i >= 2:
-                times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+        return median_ms(lambda: model(x), repeats, warmup=2)
 
 
 def train_row(recipe_name: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
