@@ -86,9 +86,11 @@ def list_(what: Annotated[What, typer.Argument(help="What to list.")] = What.rec
 
         console.print("\n".join(list_models()))
     elif what is What.tasks:
+        from dllab.rl import ALGORITHMS
         from dllab.tasks import TASKS
 
-        console.print("\n".join(TASKS.names()))
+        rl = [f"{name} (reinforcement learning, `dllab.rl`)" for name in ALGORITHMS]
+        console.print("\n".join([*TASKS.names(), *rl]))
     else:
         _data_table()
 

@@ -451,6 +451,12 @@ def evaluate_run(run_dir: Path) -> dict[str, float]:
     """Re-evaluate a run's best weights on its validation and test splits, in the precision
     it trained in."""
     check_run_dir(run_dir)
+    from dllab import rl  # an agent is judged by its greedy episodes, not by splits
+
+    if rl.is_rl_run(load_resolved(run_dir / "config.yaml")):
+        from dllab.rl.rerun import evaluate_rl_run
+
+        return evaluate_rl_run(run_dir)
     task = build_task(load_resolved(run_dir / "config.yaml"), resolved=True)
     recipe = task.recipe
     _configure_torch(recipe)
