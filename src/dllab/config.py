@@ -81,7 +81,8 @@ class OptimConfig(_Strict):
     betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW only
 
 
-TIMED_SCHEDULES = ("cosine", "warmup-cosine", "onecycle")  # what schedule.follow_time may stretch
+# what schedule.follow_time may stretch: schedules with an end
+TIMED_SCHEDULES = ("cosine", "warmup-cosine", "onecycle", "linear-decay")
 
 
 class ScheduleConfig(_Strict):
@@ -94,6 +95,7 @@ class ScheduleConfig(_Strict):
         "onecycle",
         "plateau",
         "inverse-sqrt",
+        "linear-decay",
     ] = "none"
     warmup_fraction: float = Field(0.05, ge=0, lt=1)  # warmup-cosine: share of steps warming
     warmup_steps: int = Field(4000, ge=1)  # inverse-sqrt: linear warmup, then lr ~ 1/sqrt(step)
@@ -104,7 +106,10 @@ class ScheduleConfig(_Strict):
     milestones: list[int] = []  # multistep: epochs at which to decay
     gamma: float = Field(0.1, gt=0)  # step/multistep/plateau: decay factor
     patience: int = Field(2, ge=0)  # plateau: validations without improvement before decay
-    # cosine/warmup-cosine/onecycle: also advance with the share of train.max_time spent, so a
+    # linear-decay: constant, then a straight line to zero over this share of the steps
+    # (CycleGAN and pix2pix: 100 epochs constant, 100 decaying, i.e. 0.5)
+    decay_fraction: float = Field(0.5, gt=0, le=1)
+    # cosine/warmup-cosine/onecycle/linear-decay: also advance with the share of train.max_time spent, so a
     # machine slower than the one the recipe was sized on still ends the schedule in budget
     follow_time: bool = False
     min_lr: float = Field(0.0, ge=0)  # cosine floor

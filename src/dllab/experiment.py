@@ -40,7 +40,7 @@ from dllab.train.report import format_value, write_report
 from dllab.train.rng import seed_everything
 from dllab.train.run_dir import ClaimedRunDir, check_run_dir, claim_run_dir
 from dllab.train.run_lock import RunLock
-from dllab.train.schedules import build_scheduler
+from dllab.train.schedules import SchedulerGroup, build_scheduler
 from dllab.train.trainer import Trainer
 
 
@@ -69,9 +69,10 @@ def build_trainer(
     t = recipe.train
     callbacks: list = []
     if recipe.schedule.name != "none":
-        if isinstance(optimizer, dict):
+        if isinstance(optimizer, dict) and recipe.schedule.name == "plateau":
             raise ConfigError(
-                f"task {task.name!r} steps several optimisers itself; set schedule.name=none"
+                f"task {task.name!r} steps several optimisers itself; schedule.name=plateau "
+                "follows one validation metric: choose a schedule by steps (e.g. linear-decay)"
             )
 
         def scheduler(trainer: Trainer) -> Any:  # sized once the Trainer has planned its steps
@@ -79,13 +80,19 @@ def build_trainer(
             problem = recipe.schedule.too_short(trainer.total_steps, where)
             if problem:  # the data turned out smaller than train.max_steps promised
                 raise ConfigError(problem)
-            return build_scheduler(
-                recipe.schedule,
-                optimizer,
-                total_steps=trainer.total_steps,
-                steps_per_epoch=trainer.steps_per_epoch,
-                peak_lr=recipe.optim.lr,
-            )
+
+            def one(opt: torch.optim.Optimizer) -> Any:
+                return build_scheduler(
+                    recipe.schedule,
+                    opt,
+                    total_steps=trainer.total_steps,
+                    steps_per_epoch=trainer.steps_per_epoch,
+                    peak_lr=recipe.optim.lr,
+                )
+
+            if isinstance(optimizer, dict):  # a GAN: generator and critic on one schedule
+                return SchedulerGroup({name: one(opt) for name, opt in optimizer.items()})
+            return one(optimizer)
 
         follow = recipe.schedule.follow_time and t.max_time
         callbacks.append(LRSchedule(scheduler, monitor=t.monitor, max_time=follow or None))

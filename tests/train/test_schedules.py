@@ -105,3 +105,40 @@ def test_follow_time_needs_a_time_budget_and_a_schedule_with_an_end():
     with pytest.raises(ConfigError, match="schedule.name='inverse-sqrt'"):
         load_recipe("translate-en-zh", ["schedule.follow_time=true"])
     assert load_recipe("mlm-zh", ["schedule.follow_time=true"]).schedule.follow_time
+
+
+def test_linear_decay_holds_the_peak_then_falls_in_a_straight_line_to_zero():
+    lrs = _lrs("linear-decay", steps=100, decay_fraction=0.4)
+    assert set(lrs[:61]) == {0.1}  # held for the first 60 % (step 60 is the line's start)
+    assert lrs[80] == pytest.approx(0.1 * 20 / 40) and lrs[99] == pytest.approx(0.1 / 40)
+    assert all(a > b for a, b in zip(lrs[60:], lrs[61:], strict=False))
+
+
+def test_a_scheduler_group_steps_every_optimiser_and_round_trips_its_state():
+    from dllab.train.schedules import SchedulerGroup
+
+    opts = {
+        k: torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+        for k, lr in (("generator", 2e-4), ("critic", 1e-3))
+    }
+    cfg = ScheduleConfig(name="linear-decay", decay_fraction=1.0)
+
+    def group():
+        return SchedulerGroup(
+            {
+                k: build_scheduler(cfg, o, total_steps=10, steps_per_epoch=5, peak_lr=1e-3)
+                for k, o in opts.items()
+            }
+        )
+
+    g = group()
+    for _ in range(4):
+        for o in opts.values():
+            o.step()
+        g.step()
+    assert g.last_epoch == 4
+    assert opts["generator"].param_groups[0]["lr"] == pytest.approx(2e-4 * 6 / 10)
+    assert opts["critic"].param_groups[0]["lr"] == pytest.approx(1e-3 * 6 / 10)
+    again = group()  # a resumed run: fresh schedulers, then the checkpoint's state
+    again.load_state_dict(g.state_dict())
+    assert again.last_epoch == 4 and again.state_dict() == g.state_dict()

@@ -27,6 +27,43 @@ class InverseSqrt:
         return min(s / self.warmup, (self.warmup / s) ** 0.5)
 
 
+class LinearDecay:
+    """The peak rate held, then a straight line to zero over the last `fraction` of `total`
+    steps: the schedule of CycleGAN and pix2pix (Zhu et al. 2017, 100 epochs constant and 100
+    decaying). A class, so that LambdaLR's state is plain numbers."""
+
+    def __init__(self, total: int, fraction: float) -> None:
+        self.total, self.fraction = total, fraction
+
+    def __call__(self, step: int) -> float:
+        decay = max(1, round(self.fraction * self.total))
+        return min(1.0, max(0.0, (self.total - step) / decay))
+
+
+class SchedulerGroup:
+    """One schedule per optimiser, for a task that steps several itself (a GAN's generator
+    and critic): each follows the recipe's schedule from its own rate, stepped together, so
+    `LRSchedule` (and its `follow_time`) treats them as one."""
+
+    def __init__(self, schedulers: dict[str, S.LRScheduler]) -> None:
+        self.schedulers = schedulers
+
+    @property
+    def last_epoch(self) -> int:
+        return min(s.last_epoch for s in self.schedulers.values())
+
+    def step(self) -> None:
+        for s in self.schedulers.values():
+            s.step()
+
+    def state_dict(self) -> dict[str, dict]:
+        return {name: s.state_dict() for name, s in self.schedulers.items()}
+
+    def load_state_dict(self, state: dict[str, dict]) -> None:
+        for name, s in self.schedulers.items():
+            s.load_state_dict(state[name])
+
+
 def build_scheduler(
     cfg: ScheduleConfig,
     optimizer: torch.optim.Optimizer,
@@ -69,6 +106,8 @@ def build_scheduler(
         )
     if cfg.name == "inverse-sqrt":
         return S.LambdaLR(optimizer, InverseSqrt(cfg.warmup_steps))
+    if cfg.name == "linear-decay":
+        return S.LambdaLR(optimizer, LinearDecay(total_steps, cfg.decay_fraction))
     if cfg.name == "plateau":
         return S.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=cfg.patience)
     raise AssertionError(cfg.name)
