@@ -26,12 +26,12 @@ import csv
 import json
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 from _cli import run_main  # benchmarks/_cli.py: user errors as one line
+from _runs import ensure_run  # benchmarks/_runs.py: runs made once, then reused
 
 from dllab.deploy.compress import Row, Settings, compress_run
 from dllab.deploy.compress_table import load_average, table_rows
@@ -44,24 +44,6 @@ GOAL_STUDENT_DROP = 1.0  # points the student may trail its teacher by
 GOAL_STUDENT_LATENCY = 0.2  # student latency / teacher latency, batch 1
 
 STUDENT_ALONE = ["task=classification"]  # fashion-mnist-distill's student, from labels only
-
-
-def ensure_run(work: Path, name: str, recipe: str, *overrides: str) -> Path:
-    """`work/name`, trained with `dllab run RECIPE OVERRIDES` unless it has finished before."""
-    run = work / name
-    if (run / "summary.json").is_file():
-        print(f"reusing {run}")
-        return run
-    if run.exists():
-        raise InputError(
-            f"{run} holds an unfinished run: resume it with `dllab run {recipe} --resume {run}` "
-            "or remove it"
-        )
-    cmd = [sys.executable, "-m", "dllab", "run", recipe, *overrides, "--run-dir", str(run)]
-    print("$", shlex.join(cmd[2:]), flush=True)
-    if subprocess.run(cmd, check=False).returncode != 0:
-        raise InputError(f"`{shlex.join(cmd[2:])}` failed; see its output above")
-    return run
 
 
 def ratio(rows: list[dict], name: str, column: str) -> float:

@@ -1,0 +1,56 @@
+"""Training runs a benchmark needs, made once and reused: an interrupted benchmark resumes
+where it was instead of training everything again.
+
+A run is trained by the real command line (`python -m dllab run RECIPE …`) in a child
+process, so the benchmark measures what a user gets. The child's CPU time (user + system,
+from `resource.getrusage(RUSAGE_CHILDREN)`) is kept beside the run in `bench_cpu.json`: on a
+2-core machine CPU seconds say more about a training budget than wall seconds when the load
+varies.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from dllab.errors import InputError
+
+__all__ = ["cpu_seconds_of", "ensure_run"]
+
+CPU_FILE = "bench_cpu.json"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ensure_run(work: Path, name: str, recipe: str, *overrides: str) -> Path:
+    """`work/name`, trained with `dllab run RECIPE OVERRIDES` unless it has finished before."""
+    run = work / name
+    if (run / "summary.json").is_file():
+        print(f"reusing {run}")
+        return run
+    if run.exists():
+        raise InputError(
+            f"{run} holds an unfinished run: resume it with `dllab run {recipe} --resume {run}` "
+            "or remove it"
+        )
+    cmd = [sys.executable, "-m", "dllab", "run", recipe, *overrides, "--run-dir", str(run)]
+    print("$", shlex.join(cmd[2:]), flush=True)
+    before = _children_cpu()
+    if subprocess.run(cmd, check=False).returncode != 0:
+        raise InputError(f"`{shlex.join(cmd[2:])}` failed; see its output above")
+    cpu = {"cpu_seconds": round(_children_cpu() - before, 1), "command": shlex.join(cmd[2:])}
+    (run / CPU_FILE).write_text(json.dumps(cpu), encoding="utf-8")
+    return run
+
+
+def cpu_seconds_of(run: Path) -> float | None:
+    """The CPU seconds the child that trained `run` used (None: trained outside a benchmark)."""
+    path = run / CPU_FILE
+    return json.loads(path.read_text(encoding="utf-8"))["cpu_seconds"] if path.is_file() else None
