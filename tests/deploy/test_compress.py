@@ -88,6 +88,7 @@ def test_static_int8_is_a_qdq_graph_carrying_the_metadata(static):
     props = {p.key: p.value for p in onnx.load(res.out / "model.int8.onnx").metadata_props}
     described = json.loads(props["dllab"])
     assert described["onnx"]["quantization"] == "ort-static" and len(described["classes"]) == 10
+    assert any(n.startswith("kept in fp32: the thin first convolution") for n in res.notes)
 
 
 def test_table_has_every_column_for_every_model(static):
@@ -104,6 +105,96 @@ def test_table_has_every_column_for_every_model(static):
     assert record["settings"] == {"threads": 1, "warmup": 1, "iterations": 3, "compile": True}
     header = (res.out / "compress.md").read_text().splitlines()[4]
     assert header == "| " + " | ".join(COLUMNS) + " |"
+
+
+def stem_model(path, in_channels=1):
+    """A bn-cnn in miniature, `(N, in_channels, 8, 8)` -> 3 logits, saved at `path`:
+    Conv-Relu-MaxPool twice (4 then 8 channels, BatchNorm folded as the export does), Gemm."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {
+        "w1": rng.normal(0, 0.5, (4, in_channels, 3, 3)),
+        "b1": rng.normal(0, 0.1, 4),
+        "w2": rng.normal(0, 0.3, (8, 4, 3, 3)),
+        "b2": rng.normal(0, 0.1, 8),
+        "w3": rng.normal(0, 0.3, (3, 32)),
+        "b3": np.zeros(3),
+    }
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], "conv1", pads=[1] * 4),
+        helper.make_node("Relu", ["c1"], ["r1"], "relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], "pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], "conv2", pads=[1] * 4),
+        helper.make_node("Relu", ["c2"], ["r2"], "relu2"),
+        helper.make_node("MaxPool", ["r2"], ["p2"], "pool2", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p2"], ["f"], "flatten"),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"], "linear", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "stem",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", in_channels, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_a_thin_stem_pools_before_its_relu_and_computes_the_same_logits(tmp_path):
+    import onnx
+
+    from dllab.deploy.quantize_static import keep_stem_fp32
+
+    src, dst = stem_model(tmp_path / "m.onnx"), tmp_path / "s.onnx"
+    assert keep_stem_fp32(src, dst) == ["conv1", "relu1", "pool1"]  # 1·3·3 = 9 < 64
+    ops = [n.op_type for n in onnx.load(dst).graph.node]
+    assert ops[:4] == ["Conv", "MaxPool", "Relu", "Conv"]
+    x = np.random.default_rng(1).normal(size=(5, 1, 8, 8)).astype(np.float32)
+    before, after = ort_session(src, 1), ort_session(dst, 1)
+    np.testing.assert_allclose(
+        after.run(None, {"input": x})[0], before.run(None, {"input": x})[0], rtol=0, atol=1e-6
+    )
+
+
+def test_a_first_conv_summing_64_inputs_or_more_is_quantised(tmp_path):
+    import onnx
+
+    from dllab.deploy.quantize_static import keep_stem_fp32
+
+    src, dst = stem_model(tmp_path / "m.onnx", in_channels=8), tmp_path / "s.onnx"
+    assert keep_stem_fp32(src, dst) == []  # 8·3·3 = 72: int8 is faster there
+    assert [n.op_type for n in onnx.load(dst).graph.node][:3] == ["Conv", "Relu", "MaxPool"]
+
+
+def test_static_int8_quantises_once_after_the_fp32_stem_pool(tmp_path):
+    """What onnxruntime runs: the stem in fp32, then one QuantizeLinear fed by its MaxPool
+    (not moved back over it, which would leave an int8 NCHW MaxPool, ten times slower), then
+    int8 kernels."""
+    import onnx
+    import onnxruntime as ort
+
+    from dllab.deploy.ort_quant import pre_process
+    from dllab.deploy.quantize_static import quantize_static_int8, runtime_ops
+
+    pre, int8 = tmp_path / "pre.onnx", tmp_path / "int8.onnx"
+    pre_process(stem_model(tmp_path / "m.onnx"), pre)
+    x = np.random.default_rng(1).normal(size=(16, 1, 8, 8)).astype(np.float32)
+    assert quantize_static_int8(pre, int8, [x], "input") == ["conv1", "relu1", "pool1"]
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(tmp_path / "optimized.onnx").graph.node
+    made_by = {out: n.op_type for n in nodes for out in n.output}
+    quantize = [n for n in nodes if n.op_type == "QuantizeLinear"]
+    assert len(quantize) == 1 and made_by[quantize[0].input[0]] == "MaxPool"
+    ops = runtime_ops(int8)
+    assert ops["Conv"] == 1 and ops["QLinearConv"] == 1 and ops["QGemm"] == 1, ops
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_prune_writes_a_sparse_run_folder_that_loads(run, tmp_path):

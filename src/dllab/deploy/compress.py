@@ -5,7 +5,7 @@ Methods:
 
 * `ort-dynamic`: onnxruntime int8, weights quantised ahead, activations at run time;
 * `ort-static`: onnxruntime int8 in QDQ format, activation ranges calibrated on the run's
-  validation split;
+  validation split; a thin first convolution stays fp32 (`quantize_static` says why);
 * `pt2e`: int8 for the PyTorch path (torchao's PT2E with the x86 Inductor quantizer,
   calibrated on validation), timed as the reference graph and compiled by Inductor, beside
   fp32 compiled by Inductor so that the compiler's own gain is not credited to int8;
@@ -215,6 +215,7 @@ def _ort_method(
 ) -> list[Row]:
     from dllab.deploy import ort_quant
     from dllab.deploy.prune import sparsity
+    from dllab.deploy.quantize_static import quantize_static_int8, runtime_ops
 
     fp32 = stage / "model.fp32.onnx"
     export_onnx(run_dir, fp32, force=True)
@@ -229,12 +230,22 @@ def _ort_method(
         seen = sum(len(x) for x in inputs)
         if seen < calibration:
             notes.append(f"the validation split has only {seen} images; all were used to calibrate")
-        ort_quant.quantize_static_int8(pre, int8, inputs, "input")
+        kept = quantize_static_int8(pre, int8, inputs, "input")
         label = f"onnx int8 static (QDQ, {seen} calibration images)"
+        if kept:
+            notes.append(
+                f"kept in fp32: the thin first convolution ({', '.join(kept)}); ONNX Runtime's "
+                "int8 conv is slower than fp32 when each output sums only a few inputs (see "
+                "dllab.deploy.quantize_static)"
+            )
     pre.unlink()
     _carry_metadata(fp32, int8, method)
     ops = ort_quant.op_counts(int8)
     notes.append("int8 graph ops: " + ", ".join(f"{k} {v}" for k, v in ops.items()))
+    notes.append(
+        "onnxruntime runs, after fusing them: "
+        + ", ".join(f"{k} {v}" for k, v in runtime_ops(int8).items())
+    )
     if "ConvInteger" in ops:
         notes.append(
             "dynamic quantisation turns each conv into ConvInteger, which finds its "

@@ -3,10 +3,10 @@
 * **dynamic**: weights stored as int8 (per output channel); each activation's scale is
   computed at run time from the tensor itself, so no data are needed — but that min/max pass
   runs on every call.
-* **static** (QDQ format): activation scales are fixed beforehand from calibration batches of
-  the run's *validation* split (never the test split, which measures the result). ORT fuses
-  the QuantizeLinear/DequantizeLinear pairs around each op into int8 kernels (QLinearConv,
-  QGemm) when it loads the graph.
+* **static** (QDQ format, in `quantize_static.py`): activation scales are fixed beforehand
+  from calibration batches of the run's *validation* split (never the test split, which
+  measures the result). ORT fuses the QuantizeLinear/DequantizeLinear pairs around each op
+  into int8 kernels (QLinearConv, QGemm) when it loads the graph.
 
 Both start from `quant_pre_process` (shape inference and graph optimisation), which ORT
 recommends before quantising.
@@ -15,8 +15,7 @@ recommends before quantising.
 from __future__ import annotations
 
 import itertools
-import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -49,42 +48,6 @@ def quantize_dynamic_int8(pre: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(pre), str(out), per_channel=True, weight_type=QuantType.QInt8)
-
-
-def quantize_static_int8(pre: Path, out: Path, inputs: list[np.ndarray], input_name: str) -> None:
-    """QDQ graph: int8 weights per output channel, int8 activations whose ranges (MinMax) come
-    from `inputs`."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        """Feeds the calibration batches once, then None (what ORT's calibrator expects)."""
-
-        def __init__(self) -> None:
-            self.feeds_: Iterator[dict[str, np.ndarray]] = iter([{input_name: x} for x in inputs])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.feeds_, None)
-
-    logger = logging.getLogger()  # the calibrator logs each step at INFO on the root logger
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))
-    try:
-        quantize_static(
-            str(pre),
-            str(out),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-        )
-    finally:
-        logger.setLevel(level)
 
 
 def op_counts(path: Path) -> dict[str, int]:
