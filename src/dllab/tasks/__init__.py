@@ -30,6 +30,7 @@ from dllab.tasks import (  # noqa: E402, F401
     ner,
     segmentation,
     sentiment,
+    style_transfer,
     timeseries,
     translation,
     vae,

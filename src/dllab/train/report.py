@@ -107,6 +107,10 @@ def write_report(
         "samples.png": "Samples from the trained generator",
         "interpolation.png": "Latent interpolations",
         "losses.png": "Generator and critic losses",
+        "content_style_result.png": "Content, style and result",
+        "style_losses.png": "Content, style and total-variation losses",
+        "result.png": "The result",
+        "result_original_colors.png": "The result in the content's colours",
         "class_histogram.png": "Classes of the samples, under the feature classifier",
     }
     for p in pictures:
