@@ -143,15 +143,20 @@ def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="Image files, CSV files, or text (- reads one text a line from stdin)."
+            help="Image files, NIfTI scans (.nii/.nii.gz), CSV files, or text (- reads one "
+            "text a line from stdin)."
         ),
     ],
     top_k: Annotated[int, typer.Option(min=1, help="How many labels to show.")] = 3,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace output files that exist (label maps).")
+    ] = False,
 ) -> None:
-    """Predict with a run's best checkpoint: labels, entities, a translation or a forecast."""
+    """Predict with a run's best checkpoint: labels, entities, a translation, a forecast or a
+    label map."""
     from dllab.experiment import predict as predict_
 
-    for p in predict_(run_dir, inputs, top_k):
+    for p in predict_(run_dir, inputs, top_k, force=force):
         source = _short(p.source)
         if p.text is not None:
             console.print(f"{source}: {p.text}", highlight=False, markup=False)

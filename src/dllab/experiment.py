@@ -478,11 +478,13 @@ def evaluate_run(run_dir: Path) -> dict[str, float]:
     }
 
 
-def predict(run_dir: Path, inputs: list[str], top_k: int = 5) -> list[Any]:
-    """Results for raw inputs, in the precision the run trained in."""
+def predict(run_dir: Path, inputs: list[str], top_k: int = 5, force: bool = False) -> list[Any]:
+    """Results for raw inputs, in the precision the run trained in (`force`: a task that
+    writes files, such as a medical label map, may replace existing ones)."""
     model, meta = load_trained(run_dir)
     recipe = load_resolved(run_dir / "config.yaml")
     device = next(model.parameters(), torch.empty(0)).device
     precision = run_precision(run_dir, recipe, device)
     with autocast(precision, device):
-        return task_class(meta).predict_with(model, meta, inputs, top_k)
+        more = {"force": True} if force else {}  # only tasks that write files take it
+        return task_class(meta).predict_with(model, meta, inputs, top_k, **more)

@@ -66,7 +66,8 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     try:
         img = nib.load(str(path))
     except Exception as exc:  # noqa: BLE001  nibabel raises many kinds on a damaged file
-        raise InputError(f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc})") from exc
+        why = " ".join(str(exc).split())  # nibabel's text may span lines; the error is one
+        raise InputError(f"{path}: cannot read as NIfTI ({type(exc).__name__}: {why})") from exc
     return tuple(int(n) for n in img.shape), np.asarray(img.affine, dtype=np.float64)
 
 

@@ -22,8 +22,9 @@ Dice + cross-entropy). Validation and test predict whole volumes with
 95th-percentile Hausdorff distance per foreground class: `dice` (MONAI's "mean": per volume
 over the classes it contains, then over volumes), `dice_<class>`, and `hd95` in voxels and
 `hd95_mm` in mm. The report adds per_class.csv, Dice bars per class, and axial / coronal /
-sagittal slices with truth and prediction overlaid for the best and the worst test volume.
-The pictures live here rather than in `viz/` only because this file is the task's own.
+sagittal slices with truth and prediction overlaid for the best and the worst test volume
+(`viz/medical_slices.py`). `dllab predict RUN scan.nii.gz` segments a user's scan through the
+same transforms and writes the label map on the scan's own grid (`tasks/medical_predict.py`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from torchmetrics import Metric, MetricCollection
 
 from dllab.errors import ConfigError, InputError
 from dllab.tasks import TASKS
-from dllab.tasks.base import BaseTask, ExampleInput, StepOutput, TaskOptions
+from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, TaskOptions
+from dllab.tasks.segmentation import check_eval_share, eval_shard
 from dllab.train.batches import IndexBatches, epoch_order
 
 __all__ = ["MedicalOptions", "MedicalSegmentationTask", "VolumeBatch", "VolumeScores", "scores"]
@@ -184,6 +186,44 @@ class SegmentationScores(Metric):
         return {k: v.float() for k, v in out.items()}
 
 
+# ---------------------------------------------------------------- preprocessing
+def prepare_transform(
+    pixdim: tuple[float, ...] | list[float],
+    intensity_range: tuple[float, float] | list[float] | None,
+    roi_size: int,
+    keys: tuple[str, ...] = ("image", "label"),
+) -> Any:
+    """MONAI's deterministic, invertible `Compose` from a volume as loaded to what the model
+    sees: channels first, RAS, `pixdim` mm voxels (bilinear for `image`, nearest for
+    `label`), intensities windowed to [0, 1] (`intensity_range`) or z-scored per channel
+    (None), padded up to `roi_size` a side. Training data and `dllab predict` both go
+    through it, and `Invertd` maps a prediction back to the input's grid with it."""
+    from monai import transforms as T
+
+    if intensity_range is None:
+        intensity = T.NormalizeIntensityd(keys="image", channel_wise=True)
+    else:
+        lo, hi = intensity_range
+        intensity = T.ScaleIntensityRanged(
+            keys="image", a_min=lo, a_max=hi, b_min=0.0, b_max=1.0, clip=True
+        )
+    keys_ = list(keys)
+    return T.Compose(
+        [
+            T.EnsureChannelFirstd(keys=keys_),  # from each tensor's original_channel_dim
+            T.Orientationd(keys=keys_, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
+            T.Spacingd(
+                keys=keys_,
+                pixdim=tuple(pixdim),
+                mode=tuple("nearest" if k == "label" else "bilinear" for k in keys_),
+                dtype=(np.float32,) * len(keys_),
+            ),
+            intensity,
+            T.SpatialPadd(keys=keys_, spatial_size=[roi_size] * 3),
+        ]
+    )
+
+
 # ---------------------------------------------------------------- the task
 @TASKS.register("medical-segmentation")
 class MedicalSegmentationTask(BaseTask):
@@ -214,6 +254,8 @@ class MedicalSegmentationTask(BaseTask):
             self.images_[split] = [_plain(c["image"]).float() for c in done]
             self.labels_[split] = [_plain(c["label"]).to(torch.uint8) for c in done]
         self.in_channels_ = int(self.images_["train"][0].shape[0])
+        where = "task.val_volumes" if d.name == "volumes" else "data.val_fraction"
+        check_eval_share(len(self.images_["val"]), world, where)
         self.rank_, self.world_ = rank, world
         if rank == 0:
             counts = "/".join(str(len(self.images_[s])) for s in ("train", "val", "test"))
@@ -289,32 +331,8 @@ class MedicalSegmentationTask(BaseTask):
 
     def _prepare_transform(self) -> Any:
         """The deterministic MONAI transforms, applied once per volume at setup."""
-        from monai import transforms as T
-
-        o, keys = self.options, ["image", "label"]
-        if o.intensity_range is None:
-            intensity = T.NormalizeIntensityd(keys="image", channel_wise=True)
-        else:
-            lo, hi = o.intensity_range
-            intensity = T.ScaleIntensityRanged(
-                keys="image", a_min=lo, a_max=hi, b_min=0.0, b_max=1.0, clip=True
-            )
-        return T.Compose(
-            [
-                T.EnsureChannelFirstd(keys=keys),  # from each tensor's original_channel_dim
-                T.Orientationd(
-                    keys=keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))
-                ),
-                T.Spacingd(
-                    keys=keys,
-                    pixdim=o.pixdim,
-                    mode=("bilinear", "nearest"),
-                    dtype=(np.float32, np.float32),
-                ),
-                intensity,
-                T.SpatialPadd(keys=keys, spatial_size=[o.roi_size] * 3),
-            ]
-        )
+        o = self.options
+        return prepare_transform(o.pixdim, o.intensity_range, o.roi_size)
 
     def data_checksums(self) -> dict[str, str]:
         return dict(self.checksums_)
@@ -333,10 +351,8 @@ class MedicalSegmentationTask(BaseTask):
         n = len(images)
 
         def plan(epoch: int) -> list[torch.Tensor]:
-            order = epoch_order(
-                n, seed=0, epoch=0, shuffle=False, rank=kw["rank"], world=kw["world"]
-            )
-            return list(order.split(bs))
+            # every volume once over the ranks: a padded share would score some twice
+            return list(eval_shard(n, kw["rank"], kw["world"]).split(bs))
 
         def collate(idx: torch.Tensor) -> VolumeBatch:
             x = torch.stack([images[i] for i in idx.tolist()])
@@ -459,7 +475,26 @@ class MedicalSegmentationTask(BaseTask):
             "orientation": "RAS",
             "intensity_range": list(o.intensity_range) if o.intensity_range else None,
             "sw_overlap": o.sw_overlap,
+            "sw_batch_size": o.sw_batch_size,
         }
+
+    @classmethod
+    def predict_with(
+        cls,
+        model: nn.Module,
+        meta: dict[str, Any],
+        inputs: list[str],
+        top_k: int = 5,
+        *,
+        force: bool = False,
+    ) -> list[Prediction]:
+        """Label maps for NIfTI scans, `<scan>.seg.nii.gz` on each scan's own grid (shape and
+        affine) with `<scan>.seg.png` beside it, in the current folder, replacing existing
+        ones only with `force` (`tasks/medical_predict.py`); the text gives each class's
+        share of the voxels."""
+        from dllab.tasks.medical_predict import predict_volumes
+
+        return predict_volumes(model, meta, inputs, top_k, force=force)
 
     @classmethod
     def example_input(cls, meta: dict[str, Any], model: nn.Module) -> ExampleInput:
@@ -478,6 +513,8 @@ class MedicalSegmentationTask(BaseTask):
     # ------------------------------------------------------------ pictures
     def visualize(self, model: nn.Module, run_dir: Path, outputs: list[Any]) -> list[Path]:
         """per_class.csv, dice_per_class.png, slices_best.png and slices_worst.png."""
+        from dllab.viz.medical_slices import plot_dice_bars, plot_slices
+
         if not outputs:
             return []
         dice = torch.cat([o["dice"] for o in outputs]).numpy()  # (N, K)
@@ -502,8 +539,7 @@ class MedicalSegmentationTask(BaseTask):
             paths.append(
                 plot_slices(
                     self.images_["test"][i][0].numpy(),
-                    self.labels_["test"][i][0].numpy(),
-                    preds[pos].numpy(),
+                    {"truth": self.labels_["test"][i][0].numpy(), "prediction": preds[pos].numpy()},
                     self.classes,
                     run_dir / f"slices_{tag}.png",
                     title=f"{tag.capitalize()} test volume #{i}: mean Dice {mean[pos]:.3f}",
@@ -521,80 +557,3 @@ def _case(image: np.ndarray, label: np.ndarray, affine: np.ndarray) -> dict[str,
         "image": MetaTensor(image, affine=affine, meta={"original_channel_dim": 0}),
         "label": MetaTensor(label, affine=affine, meta={"original_channel_dim": "no_channel"}),
     }
-
-
-# ---------------------------------------------------------------- pictures
-_COLOURS = ["#00000000", "#ff1744", "#00e676", "#2979ff", "#ffea00", "#d500f9", "#00e5ff"]
-
-
-def _overlay(ax: Any, image: np.ndarray, label: np.ndarray, classes: int, title: str) -> None:
-    from matplotlib.colors import ListedColormap
-
-    ax.imshow(image.T, cmap="gray", origin="lower")
-    colours = [_COLOURS[k % len(_COLOURS)] if k else "#00000000" for k in range(classes)]
-    shown = np.ma.masked_where(label.T == 0, label.T)
-    ax.imshow(shown, cmap=ListedColormap(colours), vmin=0, vmax=classes - 1, alpha=0.5,
-              origin="lower", interpolation="nearest")  # fmt: skip
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks([]), ax.set_yticks([])
-
-
-def plot_slices(
-    image: np.ndarray,
-    truth: np.ndarray,
-    pred: np.ndarray,
-    classes: list[str],
-    path: Path,
-    title: str,
-) -> Path:
-    """Axial, coronal and sagittal slices (rows) through the truth's foreground centre:
-    the image, the truth and the prediction overlaid (columns). Arrays (X, Y, Z) in RAS."""
-    from dllab.viz.figure import new_figure, save_figure
-
-    fg = np.argwhere(truth > 0)
-    cx, cy, cz = (fg.mean(0) if len(fg) else np.array(truth.shape) / 2).astype(int)
-    views = {  # RAS arrays shown with the first named axis to the right, the second up
-        f"axial z={cz} (x, y)": np.s_[:, :, cz],
-        f"coronal y={cy} (x, z)": np.s_[:, cy, :],
-        f"sagittal x={cx} (y, z)": np.s_[cx, :, :],
-    }
-    fig = new_figure(7.5, 8.4)
-    for row, (name, s) in enumerate(views.items()):
-        for col, (what, lab) in enumerate(
-            (("image", None), ("truth", truth), ("prediction", pred))
-        ):
-            ax = fig.add_subplot(3, 3, row * 3 + col + 1)
-            if lab is None:
-                ax.imshow(image[s].T, cmap="gray", origin="lower")
-                ax.set_title(f"{name}: image", fontsize=8)
-                ax.set_xticks([]), ax.set_yticks([])
-            else:
-                _overlay(ax, image[s], lab[s], len(classes), f"{name}: {what}")
-            if row == 0 and col == 2:
-                from matplotlib.patches import Patch
-
-                colours = [_COLOURS[k % len(_COLOURS)] for k in range(len(classes))]
-                handles = [
-                    Patch(color=c, label=n) for c, n in zip(colours[1:], classes[1:], strict=True)
-                ]
-                ax.legend(handles=handles, loc="upper right", fontsize=6, framealpha=0.6)
-    fig.suptitle(title, fontsize=10)
-    return save_figure(fig, path)
-
-
-def plot_dice_bars(dice: np.ndarray, names: list[str], path: Path) -> Path:
-    """Mean Dice per foreground class (bars) with each test volume's Dice (dots)."""
-    from dllab.viz.figure import new_figure, save_figure
-
-    fig = new_figure(max(4.0, 1.2 * len(names) + 2), 4)
-    ax = fig.add_subplot()
-    for k in range(len(names)):
-        v = dice[:, k][~np.isnan(dice[:, k])]
-        ax.bar(k, v.mean() if len(v) else 0.0, color=_COLOURS[(k + 1) % len(_COLOURS)], alpha=0.7)
-        ax.plot(np.full(len(v), k) + np.linspace(-0.2, 0.2, len(v)), v, "k.", ms=4)
-        if len(v):
-            ax.text(k, 1.03, f"mean {v.mean():.3f}", ha="center", fontsize=8)
-    ax.set(xticks=range(len(names)), ylim=(0, 1.1), ylabel="Dice", xlabel="class")
-    ax.set_title("Test Dice per class (bars: mean; dots: volumes)")
-    ax.set_xticklabels(names)
-    return save_figure(fig, path)

@@ -59,8 +59,10 @@ __all__ = [
     "SegmentationScores",
     "SegmentationTask",
     "adapt_batchnorm",
+    "check_eval_share",
     "class_weights",
     "dice_loss",
+    "eval_shard",
     "segment_images",
 ]
 
@@ -213,6 +215,28 @@ def adapt_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Mod
     return adapted.eval()
 
 
+def eval_shard(n: int, rank: int, world: int) -> torch.Tensor:
+    """Positions `(<= ceil(n / world),)` of an evaluation split that `rank` scores: every
+    `world`-th, unpadded, so the ranks together see each item exactly once (the training
+    order pads like `DistributedSampler`, which would count the repeats twice in a metric).
+
+    >>> eval_shard(5, 1, 2).tolist()
+    [1, 3]
+    """
+    return torch.arange(n)[rank::world]
+
+
+def check_eval_share(n: int, world: int, what: str) -> None:
+    """ConfigError unless an evaluation split of `n` items (`what`: where its size is set)
+    has one for each of the `world` processes: a process with nothing to score would wait
+    forever for the others at DDP's first forward."""
+    if n < world:
+        raise ConfigError(
+            f"{what} gives {n} item(s) to score, fewer than the {world} processes torchrun "
+            f"started (each scores its own share): give it at least {world}"
+        )
+
+
 @TASKS.register("segmentation")
 class SegmentationTask(BaseTask):
     """Task for `dllab run` recipes that label every pixel of an image."""
@@ -248,6 +272,8 @@ class SegmentationTask(BaseTask):
         self.class_weights_ = class_weights(self.masks_["train"], k, o.class_weights)
         for split in self.masks_:
             class_weights(self.masks_[split], k)  # every split's labels checked once
+        where = "task.val_images" if d.name == "driving-scenes" else f"{d.path}'s val split"
+        check_eval_share(len(self.images_["val"]), world, where)
         self.rank_, self.world_ = rank, world
         if rank == 0:
             counts = "/".join(str(len(v)) for v in self.images_.values())
@@ -301,7 +327,9 @@ class SegmentationTask(BaseTask):
         augment = self._augmenter() if train else None
 
         def plan(epoch: int) -> list[torch.Tensor]:
-            order = order_for(n, kw, epoch)
+            # Evaluation: every image once over all ranks (no padding to equal shares, which
+            # would count some twice in the metrics torchmetrics sums across ranks).
+            order = order_for(n, kw, epoch) if train else eval_shard(n, kw["rank"], kw["world"])
             batches = list(order.split(bs))
             # A last training batch of one image would fail BatchNorm over 1x1 maps (ASPP's
             # pooled branch): drop a short last batch, as torchvision's reference does.
@@ -317,8 +345,10 @@ class SegmentationTask(BaseTask):
                 y = torch.stack([b for _, b in pairs])
             return SegBatch(x.float() / 255.0, y.long(), idx)
 
+        if not train:
+            return IndexBatches(plan, collate)  # counted from plan: ranks may differ by one
         per_rank = -(-n // kw["world"])  # ceil
-        length = per_rank // bs if train and per_rank > bs else -(-per_rank // bs)
+        length = per_rank // bs if per_rank > bs else -(-per_rank // bs)
         return IndexBatches(plan, collate, length=length)
 
     def _augmenter(self) -> Any:
