@@ -22,6 +22,7 @@ SEQUENCE_FAMILIES = {
     "crf",
     "bert",
     "skipgram",
+    "cyclegan",  # image to image (tests/generative/test_cyclegan.py)
     "detector",  # boxes, not class logits (tests/models/test_detector.py)
     "detection_reference",
     "unet",  # per-pixel scores (B, K, H, W) (tests/segmentation/)

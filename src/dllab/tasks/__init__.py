@@ -19,6 +19,7 @@ def create_task(name: str, **kwargs: Any) -> Task:
 from dllab.tasks import (  # noqa: E402, F401
     anomaly,
     classification,
+    cyclegan,
     defect_classifier,
     detection,
     diffusion,

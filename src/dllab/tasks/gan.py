@@ -76,7 +76,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so)[:, None] * a + (torch.sin(t * omega) / so)[:, None] * b
 
 
-class _ItemMean(Metric):
+class ItemMean(Metric):
     """Mean over validation items of one per-item value the step hands in `preds[key]`."""
 
     def __init__(self, key: str) -> None:
@@ -289,7 +289,7 @@ class GANTask(BaseTask):
         return self._eval_step(model, batch, "test")
 
     def build_metrics(self) -> MetricCollection:
-        return MetricCollection({k: _ItemMean(k) for k in self.metric_names})
+        return MetricCollection({k: ItemMean(k) for k in self.metric_names})
 
     def metadata(self) -> dict[str, Any]:
         return {
