@@ -11,7 +11,10 @@ in NumPy (`export_ner.py`), the language model a prefill and a decode step with 
 checked end to end (the same entities, tokens or translations as PyTorch). P01's inspectors
 go the same way, their verdict a threshold beside the graph, checked on the run's own parts:
 the defect classifier's P(defective) (`export_defects.py`) and PatchCore whole, memory bank
-included (`export_anomaly.py`). `export_run` also writes `torch.export` programs
+included (`export_anomaly.py`). The one-graph tasks are checked end to end too, on the run's
+test items (`END_TO_END`): labels of images (`export_images.py`) and reviews
+(`export_text.py`), boxes, forecasts (`export_timeseries.py`), the class of every pixel or
+voxel (`export_segmentation.py`). `export_run` also writes `torch.export` programs
 (`export_pt2.py`) and TensorFlow Lite (`export_tflite.py`).
 
 Two exporters are tried in turn: `torch.export` (the dynamo exporter, also in its "draft"
@@ -46,7 +49,6 @@ import torch
 from torch import nn
 
 from dllab.deploy.export_graphs import write_model_json
-from dllab.deploy.export_images import end_to_end as image_end_to_end
 from dllab.errors import InputError
 from dllab.experiment import load_trained, task_class, trained_precision
 from dllab.tasks.example_inputs import text_sizes, token_batch
@@ -68,6 +70,18 @@ GRAPH_PLANS = {
 }
 # Plans checked end to end on the run's own parts: their `plan` also takes the run folder.
 RUN_PLANS = {"defect-classifier", "anomaly"}
+# Tasks exported as one graph and checked end to end on the run's test items: the module
+# whose `end_to_end(path, model, meta, run_dir)` compares both engines' answers (InputError
+# when they differ) and returns the report model.json keeps.
+END_TO_END = {
+    "classification": "dllab.deploy.export_images",
+    "distillation": "dllab.deploy.export_images",
+    "detection": "dllab.deploy.export_images",
+    "sentiment": "dllab.deploy.export_text",
+    "timeseries": "dllab.deploy.export_timeseries",
+    "segmentation": "dllab.deploy.export_segmentation",
+    "medical-segmentation": "dllab.deploy.export_segmentation",
+}
 
 
 @dataclass
@@ -289,8 +303,9 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
         # The graph computes in fp32 whatever the run trained in (ONNX Runtime's CPU kernels
         # are fp32; quantisation is `dllab compress`); model.json says which it was.
         onnx_meta["trained_precision"] = trained_precision(run_dir)
-        # Labels or boxes on the run's test images, both engines (InputError on a difference)
-        end_to_end = image_end_to_end(Path(attempt.path), model, meta, run_dir)
+        # Labels, boxes, forecasts or pixel classes on the run's test items, both engines
+        # (InputError on a difference)
+        end_to_end = _end_to_end(Path(attempt.path), model, meta, run_dir)
         if end_to_end:
             onnx_meta["end_to_end"] = end_to_end
         described = {**meta, "onnx": onnx_meta}
@@ -310,6 +325,16 @@ def export_onnx(run_dir: Path, out: Path | None = None, *, force: bool = False) 
         inputs=attempt.spec.describe(),
         end_to_end=end_to_end,
     )
+
+
+def _end_to_end(
+    path: Path, model: nn.Module, meta: dict[str, Any], run_dir: Path
+) -> dict[str, Any]:
+    """The task's end-to-end report of the graph at `path` (`END_TO_END`); {} if it has none."""
+    import importlib
+
+    module = END_TO_END.get(meta.get("task", ""))
+    return importlib.import_module(module).end_to_end(path, model, meta, run_dir) if module else {}
 
 
 def _export_plan(

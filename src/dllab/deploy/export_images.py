@@ -15,8 +15,8 @@ no longer be loaded, said in the report) through both engines, from the raw uint
   confidence threshold may be kept by one engine only: counted (`near_threshold`), not failed.
 
 A difference raises InputError in one line; `export_onnx` then writes nothing.
-Text classification, forecasting and segmentation are not checked here (their parity is the
-example input and the probe): their test data come from different loaders per task.
+Text classification, forecasting and segmentation are checked beside it, each on its own test
+data (`export_text.py`, `export_timeseries.py`, `export_segmentation.py`; `export.END_TO_END`).
 """
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ def _raw_splits(task: Any) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------- classification
-def compare_labels(expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
+def compare_labels(expected: np.ndarray, got: np.ndarray, item: str = "image") -> dict[str, Any]:
     """Compare PyTorch's logits `expected` `(N, K)` with onnxruntime's `got` by argmax label:
     InputError if a label differs where PyTorch's top-2 gap is over `NEAR_TIE`, else the
-    report with the near ties counted."""
+    report with the near ties counted. `item` names what a row is in the messages."""
     top2 = np.sort(expected, axis=1)[:, -2:] if expected.shape[1] > 1 else None
     gap = top2[:, 1] - top2[:, 0] if top2 is not None else np.full(len(expected), np.inf)
     near = gap <= NEAR_TIE
@@ -106,7 +106,7 @@ def compare_labels(expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
         i = int(np.flatnonzero(wrong)[0])
         raise InputError(
             f"onnxruntime and PyTorch give different labels on {int(wrong.sum())} of "
-            f"{len(expected)} test images (image {i}: {int(got[i].argmax())} vs "
+            f"{len(expected)} test {item}s ({item} {i}: {int(got[i].argmax())} vs "
             f"{int(expected[i].argmax())}, top-2 logit gap {gap[i]:.1e} > {NEAR_TIE:.0e})"
         )
     return {
@@ -118,7 +118,7 @@ def compare_labels(expected: np.ndarray, got: np.ndarray) -> dict[str, Any]:
         # PyTorch's top-2 logits within NEAR_TIE: a flip there is allowed, and counted
         "near_ties": int(near.sum()),
         "flipped_near_ties": int(flipped.sum()),
-        "rule": "an image whose top-2 logits are within near_tie may flip: counted, not failed",
+        "rule": f"a {item} whose top-2 logits are within near_tie may flip: counted, not failed",
     }
 
 
