@@ -24,12 +24,14 @@ MODULES = {
     "04": 5,
     "05": 7,
     "06": 1,
+    "08": 2,
 }  # module -> its number of lessons
 # Lessons on data that may be absent: Fashion-MNIST (Debian's package, or `dllab data
 # download`), and the [vision] extra (scikit-image photographs, EfficientNet-Lite0 weights).
 NEEDS = {"03-01": "fashion", "03-02": "fashion", "03-03": "fashion", "03-04": "fashion"}
 NEEDS |= {"03-05": "vision", "03-06": "vision", "03-08": "vision", "03-09": "vision"}
 NEEDS |= {"03-07": "fashion+vision", "03-10": "vision+medical"}
+NEEDS |= {"08-01": "rl", "08-02": "rl"}  # gymnasium: the [rl] extra
 LESSONS = sorted(p for module in MODULES for p in LESSONS_DIR.glob(f"{module}-*.py"))
 TIMEOUT_S = 120  # each lesson takes under 30 s alone; the margin is for a busy machine
 
@@ -66,6 +68,8 @@ def _skip_without_its_data(lesson: Path) -> None:
             locate("fashion-mnist")
         except DataError:
             pytest.skip("Fashion-MNIST is not on this machine")
+    if need and "rl" in need:
+        pytest.importorskip("gymnasium", reason="needs the [rl] extra")
     if need and "medical" in need:
         pytest.importorskip("monai", reason="needs the [medical] extra")
     if need and "vision" in need:
