@@ -18,7 +18,7 @@ from dllab.config import load_recipe
 from dllab.errors import ConfigError
 from dllab.experiment import evaluate_run
 from dllab.tasks import create_task
-from dllab.tasks.segmentation import eval_shard
+from dllab.train.batches import eval_shard
 
 SEGMENTATION = [
     "task.image_height=32",

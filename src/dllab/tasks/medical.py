@@ -47,8 +47,7 @@ from torchmetrics import Metric, MetricCollection
 from dllab.errors import ConfigError, InputError
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, TaskOptions
-from dllab.tasks.segmentation import check_eval_share, eval_shard
-from dllab.train.batches import IndexBatches, epoch_order
+from dllab.train.batches import IndexBatches, check_eval_share, epoch_order, eval_shard
 
 __all__ = ["MedicalOptions", "MedicalSegmentationTask", "VolumeBatch", "VolumeScores", "scores"]
 

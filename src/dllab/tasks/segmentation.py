@@ -48,10 +48,12 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassJaccardIndex
 
+from dllab.data.driving_scenes import IGNORE  # pixels no class covers (Cityscapes' 255)
 from dllab.errors import ConfigError, InputError
 from dllab.tasks import TASKS
 from dllab.tasks.base import BaseTask, ExampleInput, Prediction, StepOutput, TaskOptions
-from dllab.train.batches import IndexBatches, order_for
+from dllab.train.batches import IndexBatches, check_eval_share, eval_shard, order_for
+from dllab.viz.segmentation_overlays import plot_iou_bars, plot_overlays
 
 __all__ = [
     "SegBatch",
@@ -59,14 +61,11 @@ __all__ = [
     "SegmentationScores",
     "SegmentationTask",
     "adapt_batchnorm",
-    "check_eval_share",
     "class_weights",
     "dice_loss",
-    "eval_shard",
     "segment_images",
 ]
 
-IGNORE = 255  # mask value of pixels no class covers (Cityscapes' convention)
 SPLITS = ("train", "val", "test", "test_shifted")
 
 
@@ -213,28 +212,6 @@ def adapt_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Mod
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     return adapted.eval()
-
-
-def eval_shard(n: int, rank: int, world: int) -> torch.Tensor:
-    """Positions `(<= ceil(n / world),)` of an evaluation split that `rank` scores: every
-    `world`-th, unpadded, so the ranks together see each item exactly once (the training
-    order pads like `DistributedSampler`, which would count the repeats twice in a metric).
-
-    >>> eval_shard(5, 1, 2).tolist()
-    [1, 3]
-    """
-    return torch.arange(n)[rank::world]
-
-
-def check_eval_share(n: int, world: int, what: str) -> None:
-    """ConfigError unless an evaluation split of `n` items (`what`: where its size is set)
-    has one for each of the `world` processes: a process with nothing to score would wait
-    forever for the others at DDP's first forward."""
-    if n < world:
-        raise ConfigError(
-            f"{what} gives {n} item(s) to score, fewer than the {world} processes torchrun "
-            f"started (each scores its own share): give it at least {world}"
-        )
 
 
 @TASKS.register("segmentation")
@@ -661,92 +638,3 @@ def frames_per_second(model: nn.Module, height: int, width: int, repeats: int = 
         times.append(time.perf_counter() - t)
     model.train(was)
     return 1.0 / float(np.median(times))
-
-
-# ---------------------------------------------------------------- pictures
-def plot_overlays(
-    images: list[np.ndarray],
-    truth: list[np.ndarray],
-    preds: dict[str, list[np.ndarray]],
-    colors: np.ndarray,
-    classes: list[str],
-    path: Path,
-    title: str,
-    notes: list[str] | None = None,
-) -> Path:
-    """One row per image: the image, its truth and each prediction as colour overlays, then
-    where the last prediction is wrong (red on the grey image; ignored pixels never count),
-    and a legend of the class colours below."""
-    from matplotlib.patches import Patch
-
-    from dllab.viz.figure import new_figure, save_figure
-
-    cols = 3 + len(preds)
-    h, w = images[0].shape[:2] if images else (1, 2)
-    side = 3.0  # inches per panel's width
-    fig = new_figure(side * cols, side * h / w * len(images) * 1.15 + 0.9)
-    grid = fig.add_gridspec(len(images) + 1, cols, height_ratios=[1] * len(images) + [0.3])
-    for r, image in enumerate(images):
-        last = list(preds.values())[-1][r]
-        panels = {"image": image, "truth": overlay(image, truth[r], colors)}
-        panels |= {name: overlay(image, p[r], colors) for name, p in preds.items()}
-        panels["errors"] = errors(image, last, truth[r])
-        for c, (name, picture) in enumerate(panels.items()):
-            ax = fig.add_subplot(grid[r, c])
-            ax.imshow(picture)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(name if name != "errors" else f"errors ({list(preds)[-1]})")
-            if c == 0 and notes:
-                ax.set_ylabel(notes[r], fontsize=8)
-    legend = fig.add_subplot(grid[-1, :])
-    legend.set_axis_off()
-    handles = [
-        Patch(facecolor=colors[i] / 255, edgecolor="black", label=n) for i, n in enumerate(classes)
-    ]
-    legend.legend(
-        handles=handles, loc="center", ncol=min(len(classes), 7), fontsize=9, frameon=False
-    )
-    fig.suptitle(title)
-    return save_figure(fig, path)
-
-
-def overlay(image: np.ndarray, labels: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    """`image` (H, W, 3) uint8 blended with the colour of each pixel's class (60 % colour);
-    ignored pixels show the image."""
-    out = image.astype(np.float32)
-    known = labels != IGNORE
-    out[known] = 0.4 * out[known] + 0.6 * colors[labels[known]]
-    return out.round().astype(np.uint8)
-
-
-def errors(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The image in faded grey with its wrongly labelled pixels in red."""
-    grey = image.astype(np.float32).mean(-1, keepdims=True) * 0.5 + 64
-    out = np.repeat(grey, 3, axis=-1).round().astype(np.uint8)
-    out[(pred != truth) & (truth != IGNORE)] = (230, 20, 20)
-    return out
-
-
-def plot_iou_bars(rows: dict[str, torch.Tensor], classes: list[str], path: Path) -> Path:
-    """Bars of each class's IoU, one per test split (clear, shifted, shifted after AdaBN)."""
-    from dllab.viz.figure import new_figure, save_figure
-
-    names = {"test": "clear test", "shifted": "shifted", "shifted_adabn": "shifted + AdaBN"}
-    fig = new_figure(max(6.0, 0.75 * len(classes) + 1.5), 4.2)
-    ax = fig.add_subplot()
-    width = 0.8 / len(rows)
-    x = np.arange(len(classes))
-    for i, (name, iou) in enumerate(rows.items()):
-        miou = float(iou.nanmean())
-        label = f"{names.get(name, name)} (mIoU {miou:.3f})"
-        ax.bar(x + i * width, np.nan_to_num(iou.numpy(), nan=0.0), width, label=label)
-    ax.set_xticks(x + width * (len(rows) - 1) / 2)
-    ax.set_xticklabels(classes, rotation=30, ha="right", rotation_mode="anchor")
-    ax.set_ylim(0, 1.18)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_ylabel("IoU")
-    ax.set_title("IoU per class on the test splits")
-    ax.legend(loc="upper center", ncol=len(rows), fontsize=8, frameon=False)
-    return save_figure(fig, path)

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dllab.errors import ConfigError
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -202,3 +204,25 @@ class DatasetBatches:
             persistent_workers=False,
         )
         yield from loader
+
+
+def eval_shard(n: int, rank: int, world: int) -> torch.Tensor:
+    """Positions `(<= ceil(n / world),)` of an evaluation split that `rank` scores: every
+    `world`-th, unpadded, so the ranks together see each item exactly once (the training
+    order pads like `DistributedSampler`, which would count the repeats twice in a metric).
+
+    >>> eval_shard(5, 1, 2).tolist()
+    [1, 3]
+    """
+    return torch.arange(n)[rank::world]
+
+
+def check_eval_share(n: int, world: int, what: str) -> None:
+    """ConfigError unless an evaluation split of `n` items (`what`: where its size is set)
+    has one for each of the `world` processes: a process with nothing to score would wait
+    forever for the others at DDP's first forward."""
+    if n < world:
+        raise ConfigError(
+            f"{what} gives {n} item(s) to score, fewer than the {world} processes torchrun "
+            f"started (each scores its own share): give it at least {world}"
+        )
