@@ -24,6 +24,7 @@ MODULES = {
     "04": 5,
     "05": 7,
     "06": 1,
+    "07": 3,
     "08": 2,
 }  # module -> its number of lessons
 # Lessons on data that may be absent: Fashion-MNIST (Debian's package, or `dllab data
