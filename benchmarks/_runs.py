@@ -1,7 +1,9 @@
-"""Training runs a benchmark needs, made once and reused: an interrupted benchmark resumes
-where it was instead of training everything again.
+"""Training runs a benchmark needs, made once and reused: a benchmark run again (after an
+interruption, or to measure again) does not train everything again.
 
-A run is trained by the real command line (`python -m dllab run RECIPE …`) in a child
+A finished run is reused only if the same command trained it (a run trained elsewhere, with
+no record, is reused as it is); an unfinished one is refused, to be resumed by hand. A run is
+trained by the real command line (`python -m dllab run RECIPE …`) in a child
 process, so the benchmark measures what a user gets. The child's CPU time (user + system,
 from `resource.getrusage(RUSAGE_CHILDREN)`) is kept beside the run in `bench_cpu.json`: on a
 2-core machine CPU seconds say more about a training budget than wall seconds when the load
@@ -32,7 +34,15 @@ def _children_cpu() -> float:
 def ensure_run(work: Path, name: str, recipe: str, *overrides: str) -> Path:
     """`work/name`, trained with `dllab run RECIPE OVERRIDES` unless it has finished before."""
     run = work / name
+    cmd = [sys.executable, "-m", "dllab", "run", recipe, *overrides, "--run-dir", str(run)]
     if (run / "summary.json").is_file():
+        made = run / CPU_FILE
+        before = json.loads(made.read_text(encoding="utf-8"))["command"] if made.is_file() else None
+        if before is not None and before != shlex.join(cmd[2:]):
+            raise InputError(
+                f"{run} was trained by `{before}`, not `{shlex.join(cmd[2:])}`: remove it (or "
+                "choose another --work) to train it with these settings"
+            )
         print(f"reusing {run}")
         return run
     if run.exists():
@@ -40,7 +50,6 @@ def ensure_run(work: Path, name: str, recipe: str, *overrides: str) -> Path:
             f"{run} holds an unfinished run: resume it with `dllab run {recipe} --resume {run}` "
             "or remove it"
         )
-    cmd = [sys.executable, "-m", "dllab", "run", recipe, *overrides, "--run-dir", str(run)]
     print("$", shlex.join(cmd[2:]), flush=True)
     before = _children_cpu()
     if subprocess.run(cmd, check=False).returncode != 0:

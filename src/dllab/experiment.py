@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from torch import nn
 
 from dllab.config import Recipe, TaskConfig, load_resolved, recipe_to_yaml
 from dllab.envinfo import environment
-from dllab.errors import CheckpointError, ConfigError, Interrupted, TrainingDiverged
+from dllab.errors import CheckpointError, ConfigError, InputError, Interrupted, TrainingDiverged
 from dllab.plugins import import_modules
 from dllab.registry import closest
 from dllab.tasks import TASKS
@@ -486,5 +487,11 @@ def predict(run_dir: Path, inputs: list[str], top_k: int = 5, force: bool = Fals
     device = next(model.parameters(), torch.empty(0)).device
     precision = run_precision(run_dir, recipe, device)
     with autocast(precision, device):
+        cls = task_class(meta)
+        if force and "force" not in inspect.signature(cls.predict_with).parameters:
+            raise InputError(
+                f"--force replaces files a prediction writes; a {meta.get('task')!r} run writes "
+                "none (only segmentation and medical-segmentation do)"
+            )
         more = {"force": True} if force else {}  # only tasks that write files take it
-        return task_class(meta).predict_with(model, meta, inputs, top_k, **more)
+        return cls.predict_with(model, meta, inputs, top_k, **more)

@@ -18,7 +18,7 @@ from dllab.config import load_recipe
 from dllab.deploy import export, export_segmentation, export_text, export_timeseries
 from dllab.deploy.export import export_onnx
 from dllab.deploy.export_images import NEAR_TIE
-from dllab.deploy.export_segmentation import FLIP_SHARE, MIOU_TOLERANCE, PixelComparison
+from dllab.deploy.export_segmentation import MIOU_TOLERANCE, PixelComparison
 from dllab.deploy.export_timeseries import FORECAST_TOLERANCE, compare_forecasts
 from dllab.errors import InputError
 from tests.deploy.test_export_end_to_end import untrained_run
@@ -113,7 +113,8 @@ def test_sentiment_export_gives_pytorchs_labels_on_100_test_reviews(reviews_run:
     res = export_onnx(reviews_run)
     e2e = res.end_to_end
     assert e2e["items"] == 100 and e2e["texts"] == {"test": 100}
-    assert e2e["same_labels"] + e2e["flipped_near_ties"] >= 100
+    # the engines agree to ~1e-7 here, far inside any top-2 gap: not one label may flip
+    assert e2e["same_labels"] == 100 and e2e["flipped_near_ties"] == 0
     assert 0 < e2e["max_abs_diff"] <= 1e-4  # real logits compared, within the graph's parity
     assert model_json(res)["onnx"]["end_to_end"] == e2e
 
@@ -148,7 +149,7 @@ def test_a_graph_whose_sequence_axis_is_frozen_gets_texts_padded_to_it(
     real = export_text.ort_session
     monkeypatch.setattr(export_text, "ort_session", lambda p: _FrozenSequence(real(p)))
     res = export_onnx(reviews_run)
-    assert res.end_to_end["same_labels"] + res.end_to_end["flipped_near_ties"] >= 100
+    assert res.end_to_end["items"] == 100 and res.end_to_end["same_labels"] == 100
 
 
 def test_texts_of_a_run_whose_reviews_are_gone_are_seeded_noise(tmp_path: Path) -> None:
@@ -207,8 +208,7 @@ def test_segmenter_export_gives_pytorchs_class_for_every_pixel(
     e2e = res.end_to_end
     assert e2e["images"] == {"test": 6} and e2e["items"] == 6
     assert e2e["pixels"] == 6 * 32 * 64
-    assert e2e["same_classes"] + e2e["flipped_near_ties"] == e2e["pixels"]
-    assert e2e["flipped_near_ties"] <= FLIP_SHARE * e2e["pixels"]
+    assert e2e["same_classes"] == e2e["pixels"] and e2e["flipped_near_ties"] == 0
     assert 0 < e2e["max_abs_diff"] <= 1e-4
     assert abs(e2e["miou_onnxruntime"] - e2e["miou_pytorch"]) <= MIOU_TOLERANCE
     assert model_json(res)["onnx"]["end_to_end"] == e2e
@@ -229,7 +229,7 @@ def test_medical_export_gives_pytorchs_class_for_every_voxel_of_the_stitched_vol
     e2e = res.end_to_end
     assert e2e["volumes"] == {"test": 2} and e2e["items"] == 2
     assert e2e["pixels"] == 2 * 24**3  # every voxel, after MONAI's preprocessing
-    assert e2e["same_classes"] + e2e["flipped_near_ties"] == e2e["pixels"]
+    assert e2e["same_classes"] == e2e["pixels"] and e2e["flipped_near_ties"] == 0
     assert 0 < e2e["max_abs_diff"] <= 1e-4
     assert abs(e2e["miou_onnxruntime"] - e2e["miou_pytorch"]) <= MIOU_TOLERANCE
     assert model_json(res)["onnx"]["end_to_end"] == e2e

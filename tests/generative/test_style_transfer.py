@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -173,3 +174,23 @@ def test_a_missing_image_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys) -
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "task.style" in line and "no-such-painting.png" in line, line
     assert not run.exists()
+
+
+def test_a_16_bit_and_a_phone_portrait_are_read_as_they_look(tmp_path) -> None:
+    from PIL import Image
+
+    from dllab.tasks.style_transfer import _as_rgb8
+
+    ramp = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 32).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")
+    with Image.open(tmp_path / "ramp16.png") as opened:
+        grey = np.asarray(_as_rgb8(opened))[..., 0]
+    assert grey.min() == 0 and grey.max() == 255 and (grey == 255).mean() < 0.01  # not white
+    assert np.all(np.diff(grey.astype(int).ravel()) >= 0)
+
+    wide = Image.new("RGB", (40, 20), (200, 10, 10))
+    exif = wide.getexif()
+    exif[0x0112] = 6  # orientation: the camera was turned, show it rotated 90°
+    wide.save(tmp_path / "phone.jpg", exif=exif)
+    with Image.open(tmp_path / "phone.jpg") as opened:
+        assert _as_rgb8(opened).size == (20, 40)

@@ -157,3 +157,36 @@ def test_the_command_line_refuses_to_overwrite_then_replaces_with_force(
     with pytest.raises(SystemExit) as exit_:
         main()
     assert exit_.value.code == 0 and nib.load(str(kept)).shape == SHAPE
+
+
+def test_two_scans_with_one_name_are_refused_before_anything_is_written(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    model, meta = load_trained(run_dir)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _write(tmp_path / "a" / "scan.nii", _scan())
+    second = _write(tmp_path / "b" / "scan.nii.gz", _scan())
+    with pytest.raises(InputError, match="would both write"):
+        predict_volumes(model, meta, [str(first), str(second)], out_dir=tmp_path, force=True)
+    assert not list(tmp_path.glob("scan.seg.*"))
+
+
+def test_a_failed_write_leaves_the_old_label_map_whole(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    model, meta = load_trained(run_dir)
+    scan = _write(tmp_path / "scan.nii", _scan())
+    kept = tmp_path / "scan.seg.nii.gz"
+    kept.write_bytes(b"mine")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        predict_volumes(model, meta, [str(scan)], out_dir=tmp_path, force=True)
+    assert kept.read_bytes() == b"mine"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

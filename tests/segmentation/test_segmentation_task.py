@@ -239,8 +239,31 @@ def test_predict_writes_a_colour_mask_of_the_image_size(
     palette = {tuple(c) for c in meta["colors"]}
     assert {tuple(c) for c in out.reshape(-1, 3).tolist()} <= palette
     assert pred.text.startswith("wrote street.mask.png") and sum(pred.scores) <= 1.0 + 1e-6
-    with pytest.raises(InputError, match="already exists"):
+    (tmp_path / "street.mask.png").write_bytes(b"mine")
+    with pytest.raises(InputError, match="already exists.*--force"):
         SegmentationTask.predict_with(model, meta, [str(image)])
+    assert (tmp_path / "street.mask.png").read_bytes() == b"mine"
+    SegmentationTask.predict_with(model, meta, [str(image)], force=True)
+    assert np.asarray(Image.open(tmp_path / "street.mask.png")).shape == (40, 90, 3)
+    (tmp_path / "b").mkdir()
+    twin = tmp_path / "b" / "street.png"
+    twin.write_bytes(image.read_bytes())
+    with pytest.raises(InputError, match="would both write"):
+        SegmentationTask.predict_with(model, meta, [str(image), str(twin)], force=True)
+
+
+def test_force_on_a_task_whose_predict_writes_nothing_is_one_line(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dllab import experiment
+
+    def writes_nothing(cls, model, meta, inputs, top_k=5):  # a classifier's signature
+        return []
+
+    monkeypatch.setattr(SegmentationTask, "predict_with", classmethod(writes_nothing))
+    with pytest.raises(InputError, match="--force replaces files"):
+        experiment.predict(run_dir, ["x.png"], force=True)
+    assert experiment.predict(run_dir, ["x.png"]) == []  # without --force: no objection
 
 
 def test_onnx_export_matches_pytorch(run_dir: Path) -> None:

@@ -117,6 +117,11 @@ class CycleGANTask(BaseTask):
         from dllab.data.driving_scenes import render_driving_scenes
 
         d, o = self.recipe.data, self.options
+        if world > 1:  # DDP syncs gradients of its forward, not of networks called apart
+            raise ConfigError(
+                "task cyclegan steps its networks one by one, which DistributedDataParallel does "
+                "not synchronise: run it in one process, without torchrun"
+            )
         if d.name != "driving-scenes":
             raise ConfigError(f"task cyclegan reads data.name 'driving-scenes'; got {d.name!r}")
         if o.image_height % 4 or o.image_width % 4:
@@ -392,9 +397,10 @@ class CycleGANTask(BaseTask):
         lines += [
             "",
             "Share of the gap between the real domains crossed (0: unchanged, 1: all of it): "
-            f"brightness G(clear) {gap['brightness']['G(clear)']:.2f}, F(shifted) "
-            f"{gap['brightness']['F(shifted)']:.2f}; contrast G(clear) "
-            f"{gap['contrast']['G(clear)']:.2f}, F(shifted) {gap['contrast']['F(shifted)']:.2f}.",
+            f"brightness G(clear) {_shown(gap['brightness']['G(clear)'])}, F(shifted) "
+            f"{_shown(gap['brightness']['F(shifted)'])}; contrast G(clear) "
+            f"{_shown(gap['contrast']['G(clear)'])}, F(shifted) "
+            f"{_shown(gap['contrast']['F(shifted)'])}.",
             "",
             "The classifier judges domain cues (light, colour, contrast, haze), not realism: "
             "look at the grid for artefacts before trusting a high score.",
@@ -405,9 +411,14 @@ class CycleGANTask(BaseTask):
 # ---------------------------------------------------------------- translation score
 
 
-def _gap(source: float, translated: float, target: float) -> float:
-    """(translated - source) / (target - source): how much of the way a statistic moved."""
-    return (translated - source) / (target - source) if target != source else float("nan")
+def _shown(value: float | None) -> str:
+    return "n/a (the domains do not differ in it)" if value is None else f"{value:.2f}"
+
+
+def _gap(source: float, translated: float, target: float) -> float | None:
+    """(translated - source) / (target - source): how much of the way a statistic moved
+    (None when the two domains do not differ in it: JSON has no NaN)."""
+    return (translated - source) / (target - source) if target != source else None
 
 
 class _Standardise(nn.Module):

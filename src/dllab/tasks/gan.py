@@ -128,6 +128,11 @@ class GANTask(BaseTask):
     # ------------------------------------------------------------ data
     def setup(self, *, rank: int = 0, world: int = 1) -> None:
         d = self.recipe.data
+        if world > 1:  # DDP syncs gradients of its forward, not of networks called apart
+            raise ConfigError(
+                "task gan steps its networks one by one, which DistributedDataParallel does "
+                "not synchronise: run it in one process, without torchrun"
+            )
         self.data_: ImageData = load_recipe_images(self.recipe)
         if not isinstance(self.data_.train, TensorSplit):
             raise ConfigError(

@@ -15,6 +15,7 @@ one line and exits 2), as is an output that exists already unless `force`.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from torch import nn
 from dllab.errors import InputError
 from dllab.tasks.base import Prediction
 from dllab.tasks.medical import prepare_transform
+from dllab.train.checkpoint import atomic_write_bytes
 
 __all__ = ["outputs_for", "predict_volumes", "read_volume", "segment_volume"]
 
@@ -124,11 +126,17 @@ def predict_volumes(
     nib = _nibabel()
     out_dir = Path.cwd() if out_dir is None else Path(out_dir)
     classes = list(meta["classes"])
-    jobs = []
+    jobs, planned = [], {}
     for source in inputs:
         path = Path(source)
         image, img = read_volume(path, int(meta.get("in_channels", 1)))
         nii, png = outputs_for(path, out_dir)
+        if nii in planned:  # a/scan.nii.gz and b/scan.nii.gz: one would replace the other
+            raise InputError(
+                f"{planned[nii]} and {source} would both write {nii}; predict them one at a "
+                "time or from differently named files"
+            )
+        planned[nii] = source
         for dst in (nii, png):
             if dst.exists() and not force:
                 raise InputError(
@@ -143,14 +151,17 @@ def predict_volumes(
         header.set_data_dtype(np.uint8)
         out = nib.Nifti1Image(labels, affine, header=header)
         out.header.set_slope_inter(1.0, 0.0)  # class ids as stored, never rescaled
-        nib.save(out, str(nii))
-        plot_slices(
+        out.header["cal_min"], out.header["cal_max"] = 0, len(classes) - 1  # not the CT window
+        plot_slices(  # the picture first: a failure there leaves no label map without it
             seen,
             {"prediction": pred},
             classes,
             png,
             title=f"{Path(source).name}: prediction (RAS, {meta['pixdim']} mm voxels)",
         )
+        # Atomic: Ctrl-C or a full disk never leaves a truncated map (or, with --force,
+        # destroys the one it was replacing).
+        atomic_write_bytes(nii, gzip.compress(out.to_bytes(), mtime=0))
         share = np.bincount(labels.ravel(), minlength=len(classes)) / labels.size
         order = np.argsort(-share, kind="stable")[:top_k]
         names = [classes[i] for i in order]

@@ -396,25 +396,45 @@ class SegmentationTask(BaseTask):
 
     @classmethod
     def predict_with(
-        cls, model: nn.Module, meta: dict[str, Any], inputs: list[str], top_k: int = 5
+        cls,
+        model: nn.Module,
+        meta: dict[str, Any],
+        inputs: list[str],
+        top_k: int = 5,
+        *,
+        force: bool = False,
     ) -> list[Prediction]:
         """Colour masks for image files, written as `<name>.mask.png` (the image's own size,
-        Cityscapes colours) in the current folder; the text gives each class's share."""
+        Cityscapes colours) in the current folder; the text gives each class's share. Every
+        destination is checked before any is written (an existing one needs `force`), and
+        each is written whole or not at all."""
+        import io
+
         from PIL import Image
 
         from dllab.data.detection_formats import read_image_rgb
+        from dllab.train.checkpoint import atomic_write_bytes
 
         colors = np.array(meta["colors"], np.uint8)
-        results = []
+        planned: dict[Path, str] = {}
         for source in inputs:
             dst = Path.cwd() / f"{Path(source).stem}.mask.png"
-            if dst.exists():
+            if dst in planned:
                 raise InputError(
-                    f"{dst} already exists; move or delete it first (dllab never replaces "
-                    "a file it did not just make)"
+                    f"{planned[dst]} and {source} would both write {dst}; predict them one at "
+                    "a time or from differently named files"
                 )
+            if dst.exists() and not force:
+                raise InputError(
+                    f"{dst} already exists; move or delete it first, or pass --force to replace it"
+                )
+            planned[dst] = source
+        results = []
+        for dst, source in planned.items():
             (pred,) = segment_images(model, meta, [read_image_rgb(Path(source))])
-            Image.fromarray(colors[pred]).save(dst)
+            png = io.BytesIO()
+            Image.fromarray(colors[pred]).save(png, format="PNG")
+            atomic_write_bytes(dst, png.getvalue())
             share = np.bincount(pred.ravel(), minlength=len(colors)) / pred.size
             top = np.argsort(-share)[:top_k]
             names = [meta["classes"][i] for i in top]

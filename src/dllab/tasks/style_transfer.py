@@ -99,7 +99,7 @@ def load_style_image(source: str, side: int, what: str) -> torch.Tensor:
             )
         try:
             with Image.open(path) as opened:
-                image = opened.convert("RGB")
+                image = _as_rgb8(opened)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
             raise DataError(
                 f"{what}: cannot read image {path} ({exc}); give a valid PNG or JPEG"
@@ -110,6 +110,21 @@ def load_style_image(source: str, side: int, what: str) -> torch.Tensor:
     image = image.resize(size, Image.Resampling.BICUBIC)
     array = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)[None]  # (1, 3, H, W)
+
+
+def _as_rgb8(opened: Any) -> Any:  # PIL images (PIL is imported where images are read)
+    """An opened file as 8-bit RGB the way it is meant to be seen: turned upright by its EXIF
+    orientation (a phone's portrait), and a 16-bit or float grey image scaled by its own range
+    (Pillow's `convert("RGB")` clips it, which turns most of a 16-bit picture white)."""
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(opened)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        grey = np.asarray(image, dtype=np.float32)
+        low, high = float(grey.min()), float(grey.max())
+        grey = (grey - low) / (high - low) * 255.0 if high > low else np.zeros_like(grey)
+        image = Image.fromarray(grey.round().astype(np.uint8))
+    return image.convert("RGB")
 
 
 class StyleTransferOptions(TaskOptions):
