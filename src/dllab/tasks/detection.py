@@ -60,6 +60,9 @@ class DetectionOptions(TaskOptions):
     iou: float = Field(0.6, gt=0, le=1)  # NMS overlap above which the lower score goes
     max_det: int = Field(100, ge=1)  # detections kept per image (COCO's maxDets)
     show_conf: float = Field(0.3, gt=0, lt=1)  # pictures, predict and video draw boxes above
+    # training images zoomed 0.6-1.4x and shifted up to 10 % with their boxes
+    # (`data/box_augment.py`): fixed scenes seen for many epochs stop being memorised
+    augment: bool = False
 
 
 class DetBatch(NamedTuple):
@@ -213,9 +216,19 @@ class DetectionTask(BaseTask):
             order = order_for(n, kw, epoch)
             return list(order.split(bs))
 
+        jitter = None
+        if split == "train" and self.options.augment:
+            from dllab.data.box_augment import scale_translate
+
+            jitter = scale_translate()
+
         def collate(idx: torch.Tensor) -> DetBatch:
             x = images[idx].float() / 255.0
-            return DetBatch(x, [targets[i] for i in idx.tolist()], idx)
+            ys = [targets[i] for i in idx.tolist()]
+            if jitter is not None:
+                pairs = [jitter(image, y) for image, y in zip(x, ys, strict=True)]
+                x, ys = torch.stack([p[0] for p in pairs]), [p[1] for p in pairs]
+            return DetBatch(x, ys, idx)
 
         per_rank = -(-n // kw["world"])  # ceil
         length = -(-per_rank // bs)
