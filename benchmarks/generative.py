@@ -66,10 +66,13 @@ FIELDS = [
 ]
 
 
-def sampler_for(run: Path, model: torch.nn.Module, meta: dict[str, Any]) -> tuple[str, Callable]:
-    """How to draw images in [0, 1] from a trained run: (description, f(n, generator))."""
-    recipe = load_resolved(run / "config.yaml")
+def sampler_for(
+    run: Path, model: torch.nn.Module, meta: dict[str, Any], recipe: Any
+) -> tuple[str, Callable]:
+    """How to draw images in [0, 1] from a trained run (`recipe`: its config.yaml):
+    (description, f(n, generator))."""
     task = recipe.task.name
+    schedule = _schedule(recipe) if task == "diffusion" else None
     if task == "gan":
 
         def gan(n: int, g: torch.Generator) -> torch.Tensor:
@@ -84,10 +87,8 @@ def sampler_for(run: Path, model: torch.nn.Module, meta: dict[str, Any]) -> tupl
 
         return "decoder mean, z ~ N(0, I)", vae
     if task == "diffusion":
-        from dllab.models.diffusion import NoiseSchedule, ddim_sample
+        from dllab.models.diffusion import ddim_sample
 
-        o = recipe.task.options
-        schedule = NoiseSchedule.create(o.get("schedule", "cosine"), o.get("timesteps", 1000))
         shape = (meta.get("in_channels", 1), meta.get("image_size", 28), meta.get("image_size", 28))
 
         def ddim(n: int, g: torch.Generator) -> torch.Tensor:
@@ -102,12 +103,18 @@ def sampler_for(run: Path, model: torch.nn.Module, meta: dict[str, Any]) -> tupl
     raise InputError(f"{run} is a {task!r} run; this benchmark samples gan, vae and diffusion runs")
 
 
-def ddpm_seconds_per_1000(run: Path, model: torch.nn.Module, meta: dict, n: int) -> float:
-    """Full ancestral DDPM sampling (every timestep) of `n` images, per 1,000."""
-    from dllab.models.diffusion import NoiseSchedule, ddpm_sample
+def _schedule(recipe: Any) -> Any:
+    """The noise schedule a diffusion run trained with."""
+    from dllab.models.diffusion import NoiseSchedule
 
-    o = load_resolved(run / "config.yaml").task.options
-    schedule = NoiseSchedule.create(o.get("schedule", "cosine"), o.get("timesteps", 1000))
+    o = recipe.task.options
+    return NoiseSchedule.create(o.get("schedule", "cosine"), o.get("timesteps", 1000))
+
+
+def ddpm_seconds_per_1000(schedule: Any, model: torch.nn.Module, meta: dict, n: int) -> float:
+    """Full ancestral DDPM sampling (every timestep) of `n` images, per 1,000."""
+    from dllab.models.diffusion import ddpm_sample
+
     size = meta.get("image_size", 28)
     x_T = torch.randn(n, meta.get("in_channels", 1), size, size, generator=torch.Generator())
     t0 = time.perf_counter()
@@ -133,7 +140,8 @@ def measure(run: Path, recipe: str, args: argparse.Namespace, real, clf) -> dict
 
     model, meta = load_trained(run)
     model = model.float().eval()
-    what, draw = sampler_for(run, model, meta)
+    config = load_resolved(run / "config.yaml")
+    what, draw = sampler_for(run, model, meta, config)
     g = torch.Generator().manual_seed(2026)
     t0 = time.perf_counter()
     samples = draw(args.samples, g).float().clamp(0, 1)
@@ -158,8 +166,8 @@ def measure(run: Path, recipe: str, args: argparse.Namespace, real, clf) -> dict
         "sampler": what,
         "s per 1000 samples": round(seconds / args.samples * 1000, 3),
     }
-    if load_resolved(run / "config.yaml").task.name == "diffusion" and args.ddpm_images:
-        full = ddpm_seconds_per_1000(run, model, meta, args.ddpm_images)
+    if config.task.name == "diffusion" and args.ddpm_images:
+        full = ddpm_seconds_per_1000(_schedule(config), model, meta, args.ddpm_images)
         row["sampler"] += f" (full DDPM, 1,000 steps: {full:.1f} s per 1000)"
     return row
 

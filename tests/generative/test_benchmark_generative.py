@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dllab.config import load_recipe
+from dllab.config import load_recipe, load_resolved
 from dllab.errors import InputError
 from dllab.experiment import run_recipe
 
@@ -124,4 +124,6 @@ def test_a_run_of_another_task_is_refused_in_one_line(work, classifier_run, tmp_
         from dllab.experiment import load_trained
 
         model, meta = load_trained(classifier_run)
-        bench.sampler_for(classifier_run, model, meta)
+        bench.sampler_for(
+            classifier_run, model, meta, load_resolved(classifier_run / "config.yaml")
+        )
