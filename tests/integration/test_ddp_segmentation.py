@@ -23,6 +23,8 @@ from dllab.train.batches import eval_shard
 SEGMENTATION = [
     "task.image_height=32",
     "task.image_width=64",
+    "task.crop_height=16",
+    "task.crop_width=32",
     "task.train_images=8",  # 4 a rank: 2 steps of 2 (one process: 4 steps)
     "task.val_images=3",  # odd: a padded share would count one image twice
     "task.test_images=3",

@@ -30,6 +30,8 @@ from dllab.train.trainer import Trainer
 TINY = [
     "task.image_height=32",
     "task.image_width=64",
+    "task.crop_height=16",  # training windows, as the recipe's (at 1/4 of the scene)
+    "task.crop_width=32",
     "task.train_images=8",
     "task.val_images=2",
     "task.test_images=3",
@@ -139,7 +141,9 @@ def _pattern() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_augmentation_moves_image_and_mask_together() -> None:
-    augment = _task("task.jitter=0", "task.min_scale=0.5")._augmenter()
+    augment = _task(
+        "task.jitter=0", "task.min_scale=0.5", "task.crop_height=null", "task.crop_width=null"
+    )._augmenter()
     image, mask = _pattern()
     torch.manual_seed(0)
     for _ in range(8):
@@ -151,7 +155,9 @@ def test_augmentation_moves_image_and_mask_together() -> None:
 
 
 def test_flips_mirror_image_and_mask_alike() -> None:
-    augment = _task("task.jitter=0", "task.min_scale=1.0")._augmenter()  # the crop is all
+    augment = _task(
+        "task.jitter=0", "task.min_scale=1.0", "task.crop_height=null", "task.crop_width=null"
+    )._augmenter()  # the crop is all
     image, mask = _pattern()
     torch.manual_seed(0)
     seen = set()
@@ -165,7 +171,13 @@ def test_flips_mirror_image_and_mask_alike() -> None:
 
 
 def test_colour_jitter_changes_the_image_never_the_mask() -> None:
-    augment = _task("task.jitter=0.5", "task.min_scale=1.0", "task.flip=false")._augmenter()
+    augment = _task(
+        "task.jitter=0.5",
+        "task.min_scale=1.0",
+        "task.flip=false",
+        "task.crop_height=null",
+        "task.crop_width=null",
+    )._augmenter()
     image, mask = _pattern()
     image = image.clone()
     image[1] = 50  # some colour, so saturation has something to change
@@ -173,6 +185,45 @@ def test_colour_jitter_changes_the_image_never_the_mask() -> None:
     a, b = augment(image, mask)
     assert torch.equal(b, mask)
     assert not torch.equal(a, image)
+
+
+def test_training_crops_are_windows_at_the_images_own_scale() -> None:
+    augment = _task(
+        "task.jitter=0",
+        "task.min_scale=1.0",
+        "task.flip=false",
+        "task.crop_height=16",
+        "task.crop_width=24",
+    )._augmenter()
+    image, mask = _pattern()
+    torch.manual_seed(0)
+    corners = set()
+    for _ in range(8):
+        a, b = augment(image, mask)
+        assert a.shape == (3, 16, 24) and b.shape == (16, 24)
+        # Not resized: the window equals the source at some offset, pixel for pixel.
+        hits = [
+            (i, j)
+            for i in range(32 - 16 + 1)
+            for j in range(64 - 24 + 1)
+            if torch.equal(b, mask[i : i + 16, j : j + 24])
+            and torch.equal(a, image[:, i : i + 16, j : j + 24])
+        ]
+        assert hits
+        corners.add(hits[0])
+    assert len(corners) > 1  # the window moves
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["task.crop_width=null"], "together"),
+        (["task.crop_height=64", "task.crop_width=32"], "must fit"),
+    ],
+)
+def test_bad_crops_are_refused_in_one_line(overrides: list[str], words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        create_task("segmentation", recipe=load_recipe("segmentation-unet", [*TINY, *overrides]))
 
 
 # ---------------------------------------------------------------- the recipe on the Trainer

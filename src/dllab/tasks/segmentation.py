@@ -21,6 +21,10 @@ Augmentation (training only) goes through torchvision's v2 transforms on the ima
 `tv_tensors.Mask` together, so they stay aligned (masks are resampled nearest-neighbour): a
 random crop of 50-100 % of the area at the same aspect, resized back (zoom), a horizontal
 flip (a road scene mirrors fine), and colour jitter, which v2 applies to the image only.
+With `task.crop_height`/`crop_width` the net then trains on a random window of that size at
+the image's own scale, as DeepLab trains on 513x513 windows of 1024x2048 Cityscapes frames: a
+window a quarter of the image costs a quarter of the step, thin structures keep their width in
+pixels, and evaluation still runs on whole images.
 
 Metrics come from one confusion matrix, kept by torchmetrics' `MulticlassJaccardIndex`
 (ignore index 255): `miou` (the mean IoU over classes that occur in the truth or the
@@ -84,12 +88,25 @@ class SegmentationOptions(TaskOptions):
     min_scale: float = Field(0.5, gt=0, le=1)  # random crop: area fraction kept, then resized
     flip: bool = True  # random horizontal flips (a road scene mirrors fine)
     jitter: float = Field(0.3, ge=0, lt=1)  # colour jitter of brightness, contrast, saturation
+    # Train on random crops of this size at the images' own scale (None: whole images).
+    # Evaluation always sees whole images: a convolutional net takes any size.
+    crop_height: int | None = Field(None, ge=16)
+    crop_width: int | None = Field(None, ge=16)
     show: int = Field(6, ge=1)  # images in each overlay picture of the report
 
     @model_validator(mode="after")
     def _some_loss(self) -> SegmentationOptions:
         if self.ce_weight == 0 and self.dice_weight == 0:
             raise ValueError("ce_weight and dice_weight are both 0: nothing would train")
+        if (self.crop_height is None) != (self.crop_width is None):
+            raise ValueError("set task.crop_height and task.crop_width together, or neither")
+        if self.crop_height is not None and (
+            self.crop_height > self.image_height or self.crop_width > self.image_width
+        ):
+            raise ValueError(
+                f"task.crop_height x crop_width ({self.crop_height}x{self.crop_width}) must fit "
+                f"in the image ({self.image_height}x{self.image_width})"
+            )
         return self
 
 
@@ -340,6 +357,8 @@ class SegmentationTask(BaseTask):
                 (o.image_height, o.image_width), scale=(o.min_scale, 1.0), ratio=(aspect, aspect)
             )
         ]
+        if o.crop_height is not None:
+            steps.append(v2.RandomCrop((o.crop_height, o.crop_width)))
         if o.flip:
             steps.append(v2.RandomHorizontalFlip())
         if o.jitter:
