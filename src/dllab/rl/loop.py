@@ -12,6 +12,12 @@ exactly: weights, optimiser, replay buffer, generators and the episode count tha
 next reset (`envs.episode_seed`). PPO and A2C checkpoint between rollouts, with episodes under
 way in their copies; a resumed one starts fresh (seeded) episodes, so it continues from the
 same weights, optimiser and generators but not bit for bit.
+
+With `task.val_every` the loop also validates, as rl-zoo's EvalCallback does: the greedy policy
+plays `task.val_episodes` on seeds of their own, the best policy so far is kept in
+`checkpoints/best.safetensors`, and the final evaluation judges it (and, for the record, the
+last one). A value-based agent's greedy policy swings from one update to the next; on
+MountainCar the last policy of a run is rarely its best.
 """
 
 from __future__ import annotations
@@ -176,6 +182,7 @@ def _run(
     rng.seed_everything(recipe.train.seed)  # network initialisation, torch sampling
     agent.setup()
     loop: dict[str, Any] = {"iterations": 0, "train_seconds": 0.0, "last_checkpoint": 0}
+    loop |= {"last_val": 0, "best_val": None, "best_step": None}
     loop |= {"stop_reason": "", "pending": {}}  # pending: sums and counts since the last log
     if state is not None:
         check_compatible(state.get("meta") or {}, signature, run_dir / "checkpoints")
@@ -231,8 +238,21 @@ def _run(
             },
         )
 
+    def save_best() -> None:
+        best = {"networks": {k: m.state_dict() for k, m in agent.networks().items()}}
+        best |= {"meta": meta, "step": agent.steps_, "val_return": loop["best_val"]}
+        save_checkpoint(run_dir / "checkpoints" / "best.safetensors", best)
+
     try:
-        train(agent, recipe, loop, (logger, board), clock, save, echo if progress else None)
+        train(
+            agent,
+            recipe,
+            loop,
+            (logger, board),
+            clock,
+            (save, save_best),
+            echo if progress else None,
+        )
     except KeyboardInterrupt as exc:
         raise Interrupted(agent.steps_, run_dir) from exc
     finally:
@@ -257,12 +277,14 @@ def train(
     loop: dict[str, Any],
     loggers: tuple[JsonlLogger, TensorBoardLogger],
     clock: Any,
-    save: Callable[[], None],
+    savers: tuple[Callable[[], None], Callable[[], None]],
     echo: Callable[[str], None] | None,
 ) -> None:
-    """Iterate until the step budget, the time budget or convergence; log and checkpoint."""
-    t = recipe.train
-    total = agent.options.total_steps
+    """Iterate until the step budget, the time budget or convergence; log, validate and
+    checkpoint. `savers`: the checkpoint to resume from, and the best policy's weights."""
+    t, o = recipe.train, agent.options
+    save, save_best = savers
+    total = o.total_steps
     started = time.perf_counter() - loop["train_seconds"]
     pending = loop["pending"]  # {name: [sum, count]} since the last log point
     while True:
@@ -281,6 +303,17 @@ def train(
             total_n = pending.setdefault(k, [0.0, 0])
             total_n[0], total_n[1] = total_n[0] + v, total_n[1] + 1
         last = agent.done_ or agent.steps_ >= total
+        if o.val_every and (agent.steps_ - loop["last_val"] >= o.val_every or last):
+            loop["last_val"] = agent.steps_
+            val = evaluate(agent, recipe.data.name, o.val_episodes, o.val_seed)
+            clock.state.step = clock.state.batch = agent.steps_
+            clock.state.train_seconds = loop["train_seconds"]
+            record = {"val/mean_return": val["eval/mean_return"]}
+            loggers[0].write(clock, record)
+            loggers[1].on_validation_end(clock, record)
+            if loop["best_val"] is None or val["eval/mean_return"] > loop["best_val"]:
+                loop["best_val"], loop["best_step"] = val["eval/mean_return"], agent.steps_
+                save_best()
         if loop["iterations"] % t.log_every == 0 or last:
             record = {f"train/{k}": s / n for k, (s, n) in pending.items()}
             clock.state.step = clock.state.batch = agent.steps_
@@ -303,6 +336,10 @@ def finish(agent: Any, recipe: Recipe, run_dir: Path, loop: dict[str, Any], echo
     """Evaluate on the fixed seeds, record the GIF, write summary.json and report.md."""
     o = agent.options
     env_id = recipe.data.name
+    last_policy = None
+    if loop.get("best_step") is not None:  # judged: the policy validation chose
+        last_policy = evaluate(agent, env_id, o.eval_episodes, o.eval_seed)
+        load_best(agent, run_dir)
     test = evaluate(agent, env_id, o.eval_episodes, o.eval_seed)
     gif = (
         record_gif(agent, env_id, run_dir / "agent.gif", o.eval_seed, o.gif_frames)
@@ -314,8 +351,20 @@ def finish(agent: Any, recipe: Recipe, run_dir: Path, loop: dict[str, Any], echo
         run_dir, f"{recipe.name}: {agent.name} on {env_id}", threshold, test["eval/mean_return"]
     )
     seeds = f"reset seeds {o.eval_seed}…{o.eval_seed + o.eval_episodes - 1}"
-    page = write_agent_page(run_dir, test, gif, seeds, threshold)
+    chosen = None
+    if last_policy is not None:
+        chosen = (
+            f"The policy judged is the one of step {loop['best_step']:,}, the best of the "
+            f"validations (every {o.val_every:,} steps, {o.val_episodes} episodes on reset seeds "
+            f"from {o.val_seed}: {loop['best_val']:.4g}). The last policy scores "
+            f"{last_policy['eval/mean_return']:.4g} ± {last_policy['eval/std_return']:.3g} "
+            "on the same evaluation episodes."
+        )
+    page = write_agent_page(run_dir, test, gif, seeds, threshold, chosen)
     summary = summary_of(agent, recipe, loop, test)
+    if last_policy is not None:
+        summary["best"] = {"step": loop["best_step"], "val/mean_return": loop["best_val"]}
+        summary["last_policy"] = last_policy
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     write_report(run_dir, recipe, summary, [page])  # agent.md shows the curves and the GIF
     echo(
@@ -327,5 +376,18 @@ def finish(agent: Any, recipe: Recipe, run_dir: Path, loop: dict[str, Any], echo
             else ""
         )
     )
+    if last_policy is not None:
+        echo(
+            f"(the policy of step {loop['best_step']}, best of the validations; the last "
+            f"policy scores {last_policy['eval/mean_return']:.4g} on the same episodes)"
+        )
     echo(f"run folder: {run_dir}")
     return run_dir
+
+
+def load_best(agent: Any, run_dir: Path) -> None:
+    """Put the weights validation chose (checkpoints/best.safetensors) into `agent`."""
+    path = run_dir / "checkpoints" / "best.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: the run validated, but its best policy is gone")
+    agent.load_weights(load_checkpoint(path)["networks"])

@@ -39,15 +39,23 @@ def plot_rewards(run_dir: Path, title: str, threshold: float | None, final: floa
 
 
 def write_agent_page(
-    run_dir: Path, metrics: dict[str, float], gif: Path | None, seeds: str, threshold: float | None
+    run_dir: Path,
+    metrics: dict[str, float],
+    gif: Path | None,
+    seeds: str,
+    threshold: float | None,
+    chosen: str | None = None,
 ) -> Path:
-    """agent.md: the evaluation in words and the GIF (report.md shows it inline)."""
+    """agent.md: the evaluation in words and the GIF (report.md shows it inline); `chosen`
+    says which policy was judged when validation picked one."""
     lines = [
         f"Greedy policy over {int(metrics['eval/episodes'])} episodes ({seeds}): mean return "
         f"{metrics['eval/mean_return']:.4g} ± {metrics['eval/std_return']:.3g} "
         f"(min {metrics['eval/min_return']:.4g}, max {metrics['eval/max_return']:.4g}).",
         "",
     ]
+    if chosen:
+        lines += [chosen, ""]
     if threshold is not None:
         verdict = "solved" if metrics["eval/mean_return"] >= threshold else "not solved"
         lines += [f"Solved threshold {threshold:g}: **{verdict}**.", ""]

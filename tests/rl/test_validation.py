@@ -1,0 +1,100 @@
+"""Validation during RL training: the best validated policy is the one judged, on other seeds."""
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from dllab.config import load_recipe
+from dllab.errors import ConfigError, Interrupted
+from dllab.experiment import run_recipe
+from dllab.rl import loop as rl_loop
+from dllab.rl.evaluate import evaluate
+from dllab.rl.loop import build_agent, load_best
+from dllab.rl.rerun import evaluate_rl_run
+
+VALIDATED = [
+    "task.total_steps=1500",
+    "optim.lr=0.003",  # with these, the best validated policy is not the last one
+    "task.learning_starts=50",
+    "task.train_frequency=4",
+    "task.gradient_steps=2",
+    "task.batch_size=16",
+    "task.buffer_size=400",
+    "task.target_update_interval=40",
+    "task.eval_episodes=3",
+    "task.val_every=150",
+    "task.val_episodes=2",
+    "task.gif_frames=0",
+    "model.kwargs.hidden=[16,16]",
+    "train.checkpoint_every=250",
+    "train.threads=1",
+]
+
+
+def _recipe(*more: str):
+    return load_recipe("rl-cartpole-dqn", [*VALIDATED, *more])
+
+
+def _curve(run):
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if k != "time"} for x in lines]
+
+
+@pytest.fixture(scope="module")
+def validated_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("rl-val") / "whole"
+    run_recipe(_recipe(), run_dir=run, progress=False, echo=lambda _: None)
+    return run
+
+
+def test_the_judged_policy_is_the_best_validated_one(validated_run):
+    run = validated_run
+    summary = json.loads((run / "summary.json").read_text())
+    vals = [(r["step"], r["val/mean_return"]) for r in _curve(run) if "val/mean_return" in r]
+    assert len(vals) == 10  # every 150 steps (an episode may overrun one), the last included
+    best_step, best_val = max(vals, key=lambda sv: sv[1])  # the first of equals
+    assert summary["best"] == {"step": best_step, "val/mean_return": best_val}
+    assert load_file(run / "checkpoints" / "best.safetensors")  # weights on disk
+
+    agent, recipe = build_agent(_recipe())
+    agent.setup()
+    load_best(agent, run)
+    judged = evaluate(agent, "CartPole-v1", 3, agent.options.eval_seed)
+    assert summary["test"]["eval/mean_return"] == judged["eval/mean_return"]
+    last = summary["last_policy"]["eval/mean_return"]
+    assert last != judged["eval/mean_return"]  # so judging the last policy would show
+    page = (run / "agent.md").read_text()
+    assert f"step {best_step:,}, the best of the validations" in page
+    # `dllab eval` judges the same policy on the same episodes
+    assert evaluate_rl_run(run)["eval/mean_return"] == summary["test"]["eval/mean_return"]
+
+
+def test_validation_uses_its_own_seeds_never_the_tests(validated_run):
+    with pytest.raises(ConfigError, match="overlap the evaluation"):
+        build_agent(_recipe("task.val_seed=1000001"))
+    build_agent(_recipe("task.val_seed=1000003"))  # just past the 3 evaluation episodes
+
+
+def test_a_resumed_validated_run_keeps_the_same_best(validated_run, tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    real_save = rl_loop.save_checkpoint
+
+    def die_after_the_first_checkpoint(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if path.name == "last.safetensors":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rl_loop, "save_checkpoint", die_after_the_first_checkpoint)
+    with pytest.raises(Interrupted):
+        run_recipe(_recipe(), run_dir=broken, progress=False, echo=lambda _: None)
+    monkeypatch.setattr(rl_loop, "save_checkpoint", real_save)
+    run_recipe(_recipe(), resume=broken, progress=False, echo=lambda _: None)
+
+    assert _curve(broken) == _curve(validated_run)
+    a = load_file(validated_run / "checkpoints" / "best.safetensors")
+    b = load_file(broken / "checkpoints" / "best.safetensors")
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    whole = json.loads((validated_run / "summary.json").read_text())
+    again = json.loads((broken / "summary.json").read_text())
+    assert whole["best"] == again["best"] and whole["test"] == again["test"]
