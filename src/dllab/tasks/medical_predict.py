@@ -26,6 +26,7 @@ from torch import nn
 from dllab.errors import InputError
 from dllab.tasks.base import Prediction
 from dllab.tasks.medical import prepare_transform
+from dllab.tasks.outputs import plan_outputs
 from dllab.train.checkpoint import atomic_write_bytes
 
 __all__ = ["outputs_for", "predict_volumes", "read_volume", "segment_volume"]
@@ -126,23 +127,12 @@ def predict_volumes(
     nib = _nibabel()
     out_dir = Path.cwd() if out_dir is None else Path(out_dir)
     classes = list(meta["classes"])
-    jobs, planned = [], {}
-    for source in inputs:
-        path = Path(source)
-        image, img = read_volume(path, int(meta.get("in_channels", 1)))
-        nii, png = outputs_for(path, out_dir)
-        if nii in planned:  # a/scan.nii.gz and b/scan.nii.gz: one would replace the other
-            raise InputError(
-                f"{planned[nii]} and {source} would both write {nii}; predict them one at a "
-                "time or from differently named files"
-            )
-        planned[nii] = source
-        for dst in (nii, png):
-            if dst.exists() and not force:
-                raise InputError(
-                    f"{dst} already exists; move or delete it first, or pass --force to replace it"
-                )
-        jobs.append((source, image, img, nii, png))
+    planned = [(source, outputs_for(Path(source), out_dir)) for source in inputs]
+    plan_outputs(planned, force=force)  # a/scan.nii.gz and b/scan.nii.gz: refused here
+    jobs = [
+        (source, *read_volume(Path(source), int(meta.get("in_channels", 1))), nii, png)
+        for source, (nii, png) in planned
+    ]
     results = []
     for source, image, img, nii, png in jobs:
         affine = np.asarray(img.affine, dtype=np.float64)

@@ -432,24 +432,14 @@ class SegmentationTask(BaseTask):
         from PIL import Image
 
         from dllab.data.detection_formats import read_image_rgb
+        from dllab.tasks.outputs import plan_outputs
         from dllab.train.checkpoint import atomic_write_bytes
 
         colors = np.array(meta["colors"], np.uint8)
-        planned: dict[Path, str] = {}
-        for source in inputs:
-            dst = Path.cwd() / f"{Path(source).stem}.mask.png"
-            if dst in planned:
-                raise InputError(
-                    f"{planned[dst]} and {source} would both write {dst}; predict them one at "
-                    "a time or from differently named files"
-                )
-            if dst.exists() and not force:
-                raise InputError(
-                    f"{dst} already exists; move or delete it first, or pass --force to replace it"
-                )
-            planned[dst] = source
+        planned = [(source, Path.cwd() / f"{Path(source).stem}.mask.png") for source in inputs]
+        plan_outputs(((source, [dst]) for source, dst in planned), force=force)
         results = []
-        for dst, source in planned.items():
+        for source, dst in planned:
             (pred,) = segment_images(model, meta, [read_image_rgb(Path(source))])
             png = io.BytesIO()
             Image.fromarray(colors[pred]).save(png, format="PNG")
