@@ -15,6 +15,10 @@ over `--eval-episodes` greedy episodes reset with seeds 1,000,000 + i, computed 
 evaluation code (`dllab.rl.evaluate.evaluate`) for both: the SB3 model is wrapped in an
 object whose `act(obs)` is `model.predict(obs, deterministic=True)`. Training time (wall
 clock and this process's CPU time) excludes the probes and the final evaluation.
+A recipe with `task.val_every` (MountainCar's, Acrobot's) has both libraries validated alike,
+as rl-zoo's EvalCallback does: every `val_every` steps the greedy policy plays `val_episodes`
+on the recipe's validation seeds, the best one's weights are kept, and that policy is the one
+scored (column `judged`); validation time is not training time either.
 
 The whole run is held to `--budget-minutes` (60 by default): each training run gets an equal
 share of it as its clock (checked between iterations for ours, by a callback for SB3's) and
@@ -34,6 +38,7 @@ finished) and rl.md (conditions, the table, a per-pair summary and the notes).
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import os
 import platform
@@ -103,6 +108,7 @@ FIELDS = [
     "cpu_us_per_step",
     "eval_wall_s",
     "stop_reason",
+    "judged",
     "load_1m",
 ]
 NOTES = {
@@ -244,6 +250,36 @@ class Clock:
     def out_of_time(self) -> bool:
         return self.train_wall() >= self.limit_s
 
+    def keep_best(self, options: Any, snapshot: Any, restore: Any) -> None:
+        """Validate every `options.val_every` steps (if set); `snapshot()` copies the
+        weights, `restore(copy)` puts them back at the end (`finish`)."""
+        self.val = options if options.val_every else None
+        self.next_val = options.val_every if options.val_every else None
+        self.snapshot, self.restore = snapshot, restore
+        self.best: tuple[float, int, Any] | None = None
+
+    def maybe_validate(self, actor: Any, steps: int, last: bool = False) -> None:
+        """At each `val_every` steps (and the last): validate, keep the best weights."""
+        if self.next_val is None or (steps < self.next_val and not last):
+            return
+        wall, cpu = time.perf_counter(), time.process_time()
+        while self.next_val <= steps:
+            self.next_val += self.val.val_every
+        o = self.val
+        mean = evaluate(actor, self.env_id, o.val_episodes, o.val_seed)["eval/mean_return"]
+        if self.best is None or mean > self.best[0]:
+            self.best = (mean, steps, self.snapshot())
+        self.paused_wall += time.perf_counter() - wall
+        self.paused_cpu += time.process_time() - cpu
+
+    def finish(self, actor: Any, steps: int) -> str:
+        """Which policy is judged: the best validated one (restored) or the last."""
+        self.maybe_validate(actor, steps, last=True)
+        if self.best is None:
+            return "last"
+        self.restore(self.best[2])
+        return f"best val, step {self.best[1]}"
+
     def maybe_probe(self, actor: Any, steps: int) -> None:
         """At each `every` steps: a short greedy evaluation (not counted as training time)."""
         if self.next_probe is None or steps < self.next_probe:
@@ -266,12 +302,18 @@ def train_ours(recipe: Any, clock: Clock) -> tuple[Any, int, str]:
     rng.seed_everything(recipe.train.seed)  # as loop.run_rl does before setup
     agent.setup()
     total = agent.options.total_steps
+
+    def snapshot() -> dict[str, Any]:
+        return {k: copy.deepcopy(m.state_dict()) for k, m in agent.networks().items()}
+
+    clock.keep_best(agent.options, snapshot, agent.load_weights)
     clock.start()
     while agent.steps_ < total and not agent.done_:
         if clock.out_of_time():
             return agent, agent.steps_, "max_time"
         agent.iterate()
         clock.maybe_probe(agent, agent.steps_)
+        clock.maybe_validate(agent, agent.steps_)
     return agent, agent.steps_, "total_steps"
 
 
@@ -292,9 +334,16 @@ def train_sb3(recipe: Any, algorithm: str, clock: Clock) -> tuple[Any, int, str]
     torch.set_num_threads(recipe.train.threads)
     actor, stop = Greedy(model), ["total_steps"]
 
+    clock.keep_best(
+        options,
+        lambda: copy.deepcopy(model.policy.state_dict()),
+        model.policy.load_state_dict,
+    )
+
     class Probe(BaseCallback):
         def _on_step(self) -> bool:
             clock.maybe_probe(actor, self.num_timesteps)
+            clock.maybe_validate(actor, self.num_timesteps)
             if clock.out_of_time():
                 stop[0] = "max_time"
                 return False
@@ -325,6 +374,7 @@ def run_one(pair: str, library: str, seed: int, args: argparse.Namespace, share_
     else:
         actor, steps, stop = train_sb3(recipe, algorithm, clock)
     wall, cpu = clock.train_wall(), clock.train_cpu()
+    judged = clock.finish(actor, steps)
     t = time.perf_counter()
     test = evaluate(actor, env_id, args.eval_episodes, EVAL_SEED)
     threshold = clock.threshold
@@ -348,6 +398,7 @@ def run_one(pair: str, library: str, seed: int, args: argparse.Namespace, share_
         "cpu_us_per_step": round(1e6 * cpu / max(steps, 1), 1),
         "eval_wall_s": round(time.perf_counter() - t, 1),
         "stop_reason": stop,
+        "judged": judged,
         "load_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -410,15 +461,15 @@ def write_outputs(out: Path, rows: list[dict], args: argparse.Namespace, load0: 
         "- times: training only (probes and evaluation excluded); CPU = this process",
         "",
         "| pair | library | seed | steps | return | solved | steps to solve | wall s | CPU s "
-        "| µs/step | CPU µs/step | stop |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| µs/step | CPU µs/step | stop | judged |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['pair']} | {r['library']} | {r['seed']} | {r['steps']} | "
             f"{r['mean_return']} ± {r['std_return']} | {r['solved']} | {r['steps_to_solve']} | "
             f"{r['train_wall_s']} | {r['train_cpu_s']} | {r['us_per_step']} | "
-            f"{r['cpu_us_per_step']} | {r['stop_reason']} |"
+            f"{r['cpu_us_per_step']} | {r['stop_reason']} | {r['judged']} |"
         )
     lines += ["", "## Summary (mean over seeds)", "", *summary_lines(rows), "", "## Notes", ""]
     for algorithm in sorted({r["pair"].split("-")[0] for r in rows}):

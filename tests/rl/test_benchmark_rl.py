@@ -67,3 +67,45 @@ def test_the_sb3_twin_gets_the_recipe_hyperparameters(benchmark_script):
 def test_an_unknown_pair_is_one_clear_error(benchmark_script, tmp_path):
     with pytest.raises(ConfigError, match="unknown pair 'dqn-pong'; valid: dqn-cartpole"):
         benchmark_script("rl").main(["--pairs", "dqn-pong", "--out", str(tmp_path)])
+
+
+def test_validation_keeps_and_restores_the_best_weights_alike_for_both(
+    benchmark_script, monkeypatch
+):
+    """Clock.keep_best: a policy whose validation return is its 'weight' value; the best
+    one seen at the validation steps is the one restored, whatever came after it."""
+    rl = benchmark_script("rl")
+    monkeypatch.setattr(rl, "evaluate", lambda actor, *a: {"eval/mean_return": actor.weight})
+    actor = type("Actor", (), {"weight": 0.0})()
+    options = load_recipe("rl-mountaincar-dqn", ["task.val_every=100"])
+    options = build_agent(options)[0].options
+    clock = rl.Clock("MountainCar-v0", 0, 1, 60.0)
+    clock.keep_best(options, lambda: actor.weight, lambda w: setattr(actor, "weight", w))
+    for steps, weight in [(50, -120.0), (100, -150.0), (200, -105.0), (250, -90.0), (300, -180.0)]:
+        actor.weight = weight
+        clock.maybe_validate(actor, steps)  # validates at 100, 200 and 300 only
+    assert clock.finish(actor, 330) == "best val, step 200"  # the last (330) is validated too
+    assert actor.weight == -105.0  # -90 at step 250 was never a validation
+
+
+def test_a_recipe_without_validation_judges_the_last_policy(benchmark_script, tmp_path):
+    rl = benchmark_script("rl")
+    assert rl.main(["--out", str(tmp_path), "--pairs", "dqn-cartpole", *TINY]) == 0
+    rows = list(csv.DictReader((tmp_path / "rl.csv").open()))
+    assert {r["judged"] for r in rows} == {"last"}
+    assert (
+        rl.main(
+            [
+                "--out",
+                str(tmp_path / "v"),
+                "--pairs",
+                "dqn-cartpole",
+                *TINY,
+                "dqn:task.val_every=128",
+            ]
+        )
+        == 0
+    )
+    rows = list(csv.DictReader((tmp_path / "v" / "rl.csv").open()))
+    assert [r["library"] for r in rows] == ["dllab", "sb3"]
+    assert all(r["judged"].startswith("best val, step ") for r in rows)
