@@ -179,12 +179,12 @@ def test_a_missing_image_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys) -
 def test_a_16_bit_and_a_phone_portrait_are_read_as_they_look(tmp_path) -> None:
     from PIL import Image
 
-    from dllab.tasks.style_transfer import _as_rgb8
+    from dllab.data.image_io import as_rgb8
 
     ramp = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 32).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "ramp16.png")
     with Image.open(tmp_path / "ramp16.png") as opened:
-        grey = np.asarray(_as_rgb8(opened))[..., 0]
+        grey = np.asarray(as_rgb8(opened))[..., 0]
     assert grey.min() == 0 and grey.max() == 255 and (grey == 255).mean() < 0.01  # not white
     assert np.all(np.diff(grey.astype(int).ravel()) >= 0)
 
@@ -193,4 +193,4 @@ def test_a_16_bit_and_a_phone_portrait_are_read_as_they_look(tmp_path) -> None:
     exif[0x0112] = 6  # orientation: the camera was turned, show it rotated 90°
     wide.save(tmp_path / "phone.jpg", exif=exif)
     with Image.open(tmp_path / "phone.jpg") as opened:
-        assert _as_rgb8(opened).size == (20, 40)
+        assert as_rgb8(opened).size == (20, 40)

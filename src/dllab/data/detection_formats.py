@@ -29,8 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from dllab.data.image_io import (
+    READ_ERRORS,
+    open_image,
+    read_image_rgb,  # re-exported: detection and segmentation import it from here
+    unreadable_message,
+    upright_size,
+)
 from dllab.errors import InputError
 
 __all__ = [
@@ -68,25 +75,16 @@ class DetectionSet:
 
 
 def _image_size(path: Path, origin: str) -> tuple[int, int]:
-    """(width, height) from the file's header; InputError naming `origin` if unreadable."""
+    """(width, height) from the file's header, upright by its EXIF orientation as
+    `read_image_rgb` turns the pixels (as Ultralytics reads YOLO fractions), so the boxes
+    match them; InputError naming `origin` if unreadable."""
     if not path.is_file():
         raise InputError(f"{origin}: image {path} not found; put the image there or drop its label")
     try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(
-            f"{origin}: cannot read {path} as an image ({type(exc).__name__})"
-        ) from exc
-
-
-def read_image_rgb(path: Path) -> np.ndarray:
-    """An image file as uint8 (H, W, 3) RGB; InputError if it cannot be decoded."""
-    try:
-        with Image.open(path) as img:
-            return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"cannot read {path} as an image ({type(exc).__name__})") from exc
+        with open_image(path) as img:
+            return upright_size(img)
+    except READ_ERRORS as exc:
+        raise InputError(f"{origin}: {unreadable_message(path, exc)}") from exc
 
 
 def _check_box(box: np.ndarray, w: int, h: int, where: str) -> None:

@@ -2,25 +2,23 @@
 
 Two layouts are understood: `root/<class>/*.png|jpg…` (splits are drawn by the caller), or
 `root/{train,val,test}/<class>/*` (the folders are the splits; missing ones are drawn from
-train). Class names are the sorted sub-folder names. Images are read with PIL, converted to
+train). Class names are the sorted sub-folder names. Images are read with
+`dllab.data.image_io` (upright by EXIF, 16-bit scaled, under the pixel limit), converted to
 grey or RGB, and resized to a square (scaled to cover it, then centre-cropped, so nothing is
 stretched).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from dllab.data.image_io import READ_ERRORS, as_grey8, as_rgb8, open_image, unreadable_message
 from dllab.errors import DataError
 
 __all__ = [
@@ -38,48 +36,16 @@ SPLITS = ("train", "val", "test")
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
-PIXEL_LIMIT_VARIABLE = "DLLAB_MAX_IMAGE_PIXELS"
-_TOO_BIG = (Image.DecompressionBombError, Image.DecompressionBombWarning)
-
-
-def _unreadable(path: Path, error: object) -> DataError:
-    if isinstance(error, _TOO_BIG):
-        return DataError(
-            f"image {path} has more pixels than the limit of {Image.MAX_IMAGE_PIXELS:,} "
-            f"(Pillow's guard against decompression bombs); if it is genuine, raise the limit "
-            f"with {PIXEL_LIMIT_VARIABLE}=<pixels>, or shrink the image"
-        )
-    return DataError(
-        f"cannot read image {path} ({error}); replace it with a valid PNG/JPEG or remove it"
-    )
-
-
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[Image.Image]:
-    """`Image.open` under the pixel limit (default Pillow's 89.5 Mpx; `DLLAB_MAX_IMAGE_PIXELS`
-    raises it), over which an image is refused at once rather than decoded into gigabytes."""
-    limit = os.environ.get(PIXEL_LIMIT_VARIABLE)
-    if limit:
-        try:
-            Image.MAX_IMAGE_PIXELS = int(limit)
-        except ValueError:
-            raise DataError(f"{PIXEL_LIMIT_VARIABLE}={limit!r} is not a whole number") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
-            yield im
-
-
 def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor:
     """One image as a uint8 tensor (channels, image_size, image_size); DataError if unreadable."""
     path = Path(path)
     try:
-        with _open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
+        with open_image(path) as im:
+            im = as_grey8(im) if channels == 1 else as_rgb8(im)  # upright, 16-bit scaled
             im = ImageOps.fit(im, (image_size, image_size), Image.Resampling.BILINEAR)
             array = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, *_TOO_BIG) as e:
-        raise _unreadable(path, e) from None
+    except READ_ERRORS as e:
+        raise DataError(unreadable_message(path, e)) from None
     if channels == 1:
         array = array[:, :, None]
     return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (H, W, C) -> (C, H, W)
@@ -88,10 +54,10 @@ def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor
 def image_properties(path: Path) -> tuple[int, int]:
     """(shorter side, channels 1 or 3) of one image, read from its header only."""
     try:
-        with _open(path) as im:
+        with open_image(path) as im:
             return min(im.size), 1 if im.mode in _GREY_MODES else 3
-    except (OSError, UnidentifiedImageError, ValueError, *_TOO_BIG) as e:
-        raise _unreadable(path, e) from None
+    except READ_ERRORS as e:
+        raise DataError(unreadable_message(path, e)) from None
 
 
 class ImageFolder(Dataset):

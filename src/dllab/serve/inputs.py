@@ -15,8 +15,9 @@ import io
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from dllab.data.image_io import READ_ERRORS, as_grey8, as_rgb8
 from dllab.errors import InputError
 from dllab.serve.batcher import stack
 from dllab.serve.schemas import ImageRequest, TextRequest
@@ -32,8 +33,8 @@ def _normalise(arr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 
 
 def decode_image(data: str, meta: dict[str, Any]) -> np.ndarray:
-    """Base64 PNG/JPEG bytes -> (C, H, W) float32, resized to the model's size as `dllab
-    predict` does."""
+    """Base64 PNG/JPEG bytes -> (C, H, W) float32, upright by EXIF, a 16-bit grey scaled by its
+    range, and resized to the model's size, as `dllab predict` does (`dllab.data.image_io`)."""
     c, size = meta["in_channels"], meta["image_size"]
     try:
         raw = base64.b64decode(data, validate=True)
@@ -48,9 +49,9 @@ def decode_image(data: str, meta: dict[str, Any]) -> np.ndarray:
                     f"'image' is {img.width}x{img.height} pixels, more than {MAX_PIXELS:,}; "
                     "send a smaller image"
                 )
-            img = img.convert("L" if c == 1 else "RGB").resize((size, size))
+            img = (as_grey8(img) if c == 1 else as_rgb8(img)).resize((size, size))
             arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except READ_ERRORS as exc:
         raise InputError(
             f"'image' is not a PNG or JPEG file ({len(raw)} bytes could not be decoded); "
             "send the image file's bytes, base64-encoded"

@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 from pydantic import Field, model_validator
 from torch import nn
 from torch.utils.data import Subset
 
 from dllab.data.folder import ImageFolder
+from dllab.data.image_io import READ_ERRORS, as_grey8, as_rgb8, open_image, unreadable_message
 from dllab.data.stats import channel_stats
 from dllab.data.types import ImageData, Split, TensorSplit
 from dllab.data.vision import load_recipe_images
@@ -310,17 +310,14 @@ class ClassificationTask(LabelTask):
 
 
 def load_image(path: str, channels: int, size: int) -> torch.Tensor:
-    """A PNG/JPEG file as uint8 (C, size, size); unreadable files are an InputError."""
+    """A PNG/JPEG file as uint8 (C, size, size), upright by its EXIF orientation and a 16-bit
+    grey scaled by its range (`dllab.data.image_io`); unreadable files are an InputError."""
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB").resize((size, size))
+        with open_image(path) as img:
+            img = (as_grey8(img) if channels == 1 else as_rgb8(img)).resize((size, size))
             arr = np.asarray(img, dtype=np.uint8)
-    except (FileNotFoundError, IsADirectoryError) as exc:
-        raise InputError(f"image {path} not found; give paths to PNG or JPEG files") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read {path} as an image ({type(exc).__name__}); give a PNG or JPEG file"
-        ) from exc
+    except READ_ERRORS as exc:
+        raise InputError(unreadable_message(path, exc)) from exc
     t = torch.from_numpy(arr.copy())
     return t[None] if channels == 1 else t.permute(2, 0, 1)
 

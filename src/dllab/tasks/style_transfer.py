@@ -80,7 +80,9 @@ def load_style_image(source: str, side: int, what: str) -> torch.Tensor:
     """`source` (a scikit-image name or an image file) as RGB `(1, 3, H, W)` float in [0, 1],
     resized (bicubic) so that its longer side is `side` px; grey images are copied to R, G, B.
     A missing or unreadable file is a DataError naming `what` (task.content or task.style)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from dllab.data.image_io import READ_ERRORS, as_rgb8, open_image, unreadable_message
 
     if source in SKIMAGE_IMAGES:
         try:
@@ -98,33 +100,16 @@ def load_style_image(source: str, side: int, what: str) -> torch.Tensor:
                 "nor an existing image file; give one of those names or the path of a PNG/JPEG"
             )
         try:
-            with Image.open(path) as opened:
-                image = _as_rgb8(opened)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-            raise DataError(
-                f"{what}: cannot read image {path} ({exc}); give a valid PNG or JPEG"
-            ) from None
+            with open_image(path) as opened:
+                image = as_rgb8(opened)  # upright by EXIF, a 16-bit grey scaled by its range
+        except READ_ERRORS as exc:
+            raise DataError(f"{what}: {unreadable_message(path, exc)}") from None
     image = image.convert("RGB")
     scale = side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     image = image.resize(size, Image.Resampling.BICUBIC)
     array = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)[None]  # (1, 3, H, W)
-
-
-def _as_rgb8(opened: Any) -> Any:  # PIL images (PIL is imported where images are read)
-    """An opened file as 8-bit RGB the way it is meant to be seen: turned upright by its EXIF
-    orientation (a phone's portrait), and a 16-bit or float grey image scaled by its own range
-    (Pillow's `convert("RGB")` clips it, which turns most of a 16-bit picture white)."""
-    from PIL import Image, ImageOps
-
-    image = ImageOps.exif_transpose(opened)
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        grey = np.asarray(image, dtype=np.float32)
-        low, high = float(grey.min()), float(grey.max())
-        grey = (grey - low) / (high - low) * 255.0 if high > low else np.zeros_like(grey)
-        image = Image.fromarray(grey.round().astype(np.uint8))
-    return image.convert("RGB")
 
 
 class StyleTransferOptions(TaskOptions):
