@@ -41,6 +41,26 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+@pytest.fixture(autouse=True)
+def _torch_settings_restored():
+    """A run in the test process applies its recipe's `train.threads` and `deterministic`
+    to the whole process (`experiment._configure_torch`); put them back after every test, or
+    a recipe's 2 threads stay on in a worker that shares 2 cores with another (FCOS's
+    overfitting test took 36 s inside the suite and 3 s alone)."""
+    torch = sys.modules.get("torch")  # a test that never imported torch changed nothing
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
 def run_dllab(
     *args: str, cwd: Path, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:

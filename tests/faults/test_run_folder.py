@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from ._cases import cli
 from .conftest import hashes, one_line
 
 QUICK = ["train.max_steps=4", "schedule.name=none", "train.checkpoint_every=1"]
@@ -123,7 +124,8 @@ def test_resume_after_config_yaml_was_edited_refuses_naming_the_key(tmp_path, dl
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_its_run_dir_reusable(tmp_path, dllab):
-    out = dllab(
+    # The failing runs stop while the model is built: in this process (`cli`), no training.
+    out = cli(
         "run", "quickstart", *QUICK, "model.kwargs.bogus=1", "--run-dir", "runs/a", cwd=tmp_path
     )
     assert out.returncode == 2
@@ -131,7 +133,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_its_run_dir_reusabl
     assert not (tmp_path / "runs").exists()  # it created runs/a (and runs): both removed
 
     (tmp_path / "mine").mkdir()  # a folder the user made stays, empty
-    out = dllab(
+    out = cli(
         "run", "quickstart", *QUICK, "model.kwargs.bogus=1", "--run-dir", "mine", cwd=tmp_path
     )
     assert out.returncode == 2 and list((tmp_path / "mine").iterdir()) == []

@@ -1,4 +1,8 @@
-"""Every user mistake: exit status 2, one line saying what and how to fix, nothing lost."""
+"""Every user mistake: exit status 2, one line saying what and how to fix, nothing lost.
+
+Mistakes refused before any work run the real entry point in this process (`cli`): a fresh
+interpreter would spend seconds importing torch for each. Those that need their own
+environment or show a traceback keep the `dllab` subprocess."""
 
 import gzip
 import shutil
@@ -7,6 +11,8 @@ import struct
 import pytest
 import torch
 from safetensors.torch import save_file
+
+from tests.faults._cases import cli
 
 
 def _one_line_error(out):
@@ -60,13 +66,13 @@ def test_corrupt_and_mismatching_idx_files(tmp_path, dllab, no_data_env):
     _one_line_error(out)
 
 
-def test_unknown_recipe_and_bad_overrides(tmp_path, dllab):
-    assert "did you mean 'quickstart'" in _one_line_error(dllab("run", "quikstart", cwd=tmp_path))
+def test_unknown_recipe_and_bad_overrides(tmp_path):
+    assert "did you mean 'quickstart'" in _one_line_error(cli("run", "quikstart", cwd=tmp_path))
     assert "train.max_epochs" in _one_line_error(
-        dllab("run", "quickstart", "train.max_epocs=2", cwd=tmp_path)
+        cli("run", "quickstart", "train.max_epocs=2", cwd=tmp_path)
     )
     assert "train.max_epochs" in _one_line_error(
-        dllab("run", "quickstart", "train.max_epochs=two", cwd=tmp_path)
+        cli("run", "quickstart", "train.max_epochs=two", cwd=tmp_path)
     )
     assert not (tmp_path / "runs").exists()
 
@@ -76,16 +82,16 @@ def test_debug_shows_the_traceback(tmp_path, dllab):
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 
-def test_existing_run_folder_is_never_overwritten(quick_run, tmp_path, dllab):
+def test_existing_run_folder_is_never_overwritten(quick_run, tmp_path):
     target = tmp_path / "run"
     shutil.copytree(quick_run, target)
     before = {p: p.stat().st_mtime_ns for p in target.rglob("*")}
-    line = _one_line_error(dllab("run", "quickstart", "--run-dir", str(target), cwd=tmp_path))
+    line = _one_line_error(cli("run", "quickstart", "--run-dir", str(target), cwd=tmp_path))
     assert "--resume" in line
     assert {p: p.stat().st_mtime_ns for p in target.rglob("*")} == before
 
 
-def test_corrupt_and_foreign_checkpoints(quick_run, tmp_path, dllab):
+def test_corrupt_and_foreign_checkpoints(quick_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(quick_run, run)
     best = run / "checkpoints" / "best.safetensors"
@@ -94,20 +100,18 @@ def test_corrupt_and_foreign_checkpoints(quick_run, tmp_path, dllab):
     from PIL import Image
 
     Image.new("L", (8, 8)).save(image)
-    assert "corrupt" in _one_line_error(dllab("predict", str(run), str(image), cwd=tmp_path))
+    assert "corrupt" in _one_line_error(cli("predict", str(run), str(image), cwd=tmp_path))
     save_file({"weight": torch.zeros(3)}, str(best))
-    assert "not a dllab checkpoint" in _one_line_error(dllab("export", str(run), cwd=tmp_path))
+    assert "not a dllab checkpoint" in _one_line_error(cli("export", str(run), cwd=tmp_path))
     torch.save({"weight": torch.zeros(3)}, best)  # a pickle: must never be unpickled
-    _one_line_error(dllab("eval", str(run), cwd=tmp_path))
-    assert "not a dllab run folder" in _one_line_error(dllab("eval", str(tmp_path), cwd=tmp_path))
+    _one_line_error(cli("eval", str(run), cwd=tmp_path))
+    assert "not a dllab run folder" in _one_line_error(cli("eval", str(tmp_path), cwd=tmp_path))
 
 
-def test_unreadable_image_given_to_predict(quick_run, tmp_path, dllab):
+def test_unreadable_image_given_to_predict(quick_run, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image")
-    line = _one_line_error(dllab("predict", str(quick_run), str(bad), cwd=tmp_path))
+    line = _one_line_error(cli("predict", str(quick_run), str(bad), cwd=tmp_path))
     assert "notes.png" in line and "PNG or JPEG" in line
-    line = _one_line_error(
-        dllab("predict", str(quick_run), str(tmp_path / "gone.png"), cwd=tmp_path)
-    )
+    line = _one_line_error(cli("predict", str(quick_run), str(tmp_path / "gone.png"), cwd=tmp_path))
     assert "not found" in line

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from tests.faults._cases import cli
+
 OVERRIDES = [
     "train.max_epochs=3",
     "train.deterministic=true",
@@ -64,7 +66,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, dllab):
     a = json.loads((tmp_path / "runs/whole/summary.json").read_text())
     b = json.loads((broken / "summary.json").read_text())
     assert a["best"] == b["best"] and a["test"] == b["test"] and a["steps"] == b["steps"]
-    again = dllab("run", "quickstart", "--resume", "runs/broken", cwd=tmp_path)
+    # A refusal before any work: checked in this process, not a third fresh interpreter.
+    again = cli("run", "quickstart", "--resume", "runs/broken", cwd=tmp_path)
     assert again.returncode == 2 and "already finished" in again.stderr
     strip = [{k: v for k, v in r.items() if k != "time"} for r in _val_records(broken)]
     assert strip == [

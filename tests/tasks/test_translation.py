@@ -193,8 +193,10 @@ def _recipe(data_dir: Path, **train):
 def trained(tmp_path_factory):
     data = tmp_path_factory.mktemp("catalogues")
     write_mo(data / "tiny.mo", tiny_language())
+    # 200 steps, not a wall-clock budget: the same run on a loaded machine. Test chrF after
+    # 100 steps was 94.4, 100, 98.9 and 100 for seeds 0-3, so 200 leaves a wide margin.
     run = run_recipe(
-        _recipe(data, max_time=20.0),
+        _recipe(data, max_steps=200),
         run_dir=tmp_path_factory.mktemp("runs") / "t",
         echo=lambda _: None,
         progress=False,
@@ -218,7 +220,7 @@ def test_a_short_training_beats_copying_and_a_constant_output(trained):
     )
     summary = json.loads((run / "summary.json").read_text())
     chrf = summary["test"]["test/chrf"]
-    # measured here (load ~12): model 94.4, copy 0.0, best constant 15.0
+    # measured (200 steps, seed 0): model 94.4, copy 0.0, best constant 15.0; lr=1e-7: 0.0
     assert chrf > max(copy, constant) + 30, (chrf, copy, constant)
     assert (run / "cross_attention.png").stat().st_size > 10_000
     report = (run / "translations.md").read_text(encoding="utf-8")
