@@ -4,7 +4,9 @@ Mnih et al., "Asynchronous Methods for Deep Reinforcement Learning", ICML 2016, 
 synchronously as OpenAI Baselines and SB3 do: every `num_steps` steps on `num_envs` copies,
 ONE gradient step on −log π(a|s) A − β H(π) + c (V(s) − R)², with A from GAE (λ = 1 is the
 n-step return of the paper). The same rollout as PPO; what differs is the update: no ratio,
-no clipping, no second pass over old data.
+no clipping, no second pass over old data. Checkpoints and resume are PPO's too: bit for bit
+where the environment's episodes under way can be saved (classic control), fresh episodes and
+a `resume_note_` where they cannot (Box2D, MuJoCo).
 """
 
 from __future__ import annotations

@@ -4,6 +4,13 @@ Episode `k` of a run is reset with seed `seed + k` (`episode_seed`): which start
 sees is a pure function of its seed and the episode count, like `train/batches.epoch_order`
 for data, so a run resumed at an episode boundary sees the same episodes as one that never
 stopped, without storing an environment's internal generator.
+
+PPO and A2C checkpoint with episodes under way. `copy_state` saves one such episode as plain
+numbers and arrays where the environment allows it: gymnasium's classic control (CartPole,
+Acrobot, MountainCar, Pendulum) keeps its dynamics in a numpy `state` and a few numbers; with
+the environment's generator (it draws the starts of autoreset episodes) and the wrappers'
+counters, that is all an episode under way is. Box2D and MuJoCo keep theirs in C objects a checkpoint
+cannot hold (no pickle, ever): there `copy_state` says None and the episodes restart.
 """
 
 from __future__ import annotations
@@ -11,7 +18,10 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+import numpy as np
+
 from dllab.errors import ConfigError
+from dllab.rl.agent import rng_state, set_rng_state
 
 EXTRA = "pip install 'dllab[rl]'"
 
@@ -75,6 +85,69 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> Any:
 def episode_seed(seed: int, episode: int) -> int:
     """The reset seed of episode `episode` (0-based) of a run seeded `seed`."""
     return seed * 1_000_003 + episode
+
+
+# What the wrappers of `make_env` count within an episode: TimeLimit's steps, and the return
+# and length that RecordEpisodeStatistics reports when the episode ends.
+WRAPPER_COUNTERS = ("_elapsed_steps", "episode_returns", "episode_lengths", "episode_count")
+# Attributes that describe an environment rather than hold its state.
+_DESCRIPTIONS = (str, np.random.Generator)
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | np.generic | np.ndarray)
+
+
+def can_save_state(env: Any) -> bool:
+    """Whether `copy_state` can save `env`: a numpy `state` and nothing but plain numbers."""
+    inner = env.unwrapped
+    if not hasattr(inner, "state"):
+        return False
+    for name, value in vars(inner).items():
+        if name in ("state", "spec", "action_space", "observation_space"):
+            continue  # a tuple state (MountainCar) is numbers too; spaces describe the env
+        if not (_is_number(value) or isinstance(value, _DESCRIPTIONS)):
+            return False  # a Box2D world, a MuJoCo model, a list of bodies...
+    return True
+
+
+def _plain(value: Any) -> Any:
+    """A number as the checkpoint can hold it: numpy scalars as 0-d arrays (dtype kept), a
+    tuple state (MountainCar's) as an array, which its `step` unpacks to the same numbers."""
+    return np.asarray(value) if isinstance(value, np.generic | tuple) else value
+
+
+def _unplain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value[()] if value.ndim == 0 else value.copy()  # 0-d: back to a numpy scalar
+    return value
+
+
+def copy_state(env: Any) -> dict[str, Any] | None:
+    """The episode under way in `env` (from `make_env`) as plain numbers, or None if it
+    cannot be saved (`can_save_state`). `set_copy_state` puts it back, bit for bit.
+
+    >>> env = make_env("CartPole-v1"); _ = env.reset(seed=0)  # doctest: +SKIP
+    >>> copy_state(env)["env"]["state"]  # doctest: +SKIP
+    array([ 0.01369617, -0.02302133, -0.04590265, -0.04834724])
+    """
+    if not can_save_state(env):
+        return None
+    inner = env.unwrapped
+    numbers = {k: _plain(v) for k, v in vars(inner).items() if k == "state" or _is_number(v)}
+    counters = {k: _plain(env.get_wrapper_attr(k)) for k in WRAPPER_COUNTERS}
+    return {"env": numbers, "rng": rng_state(inner.np_random), "wrappers": counters}
+
+
+def set_copy_state(env: Any, saved: dict[str, Any]) -> None:
+    """Put back an episode saved by `copy_state`; `env` must have been reset once (gymnasium
+    refuses to step an environment that never was)."""
+    inner = env.unwrapped
+    for name, value in saved["env"].items():
+        setattr(inner, name, _unplain(value))
+    set_rng_state(inner.np_random, saved["rng"])
+    for name, value in saved["wrappers"].items():
+        env.set_wrapper_attr(name, _unplain(value))
 
 
 def space_signature(env: Any) -> dict[str, str]:

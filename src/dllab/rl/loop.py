@@ -10,8 +10,10 @@ Checkpoints fall between iterations. For the algorithms that iterate by episode 
 REINFORCE, Q-learning, SARSA) no episode is then under way, so a resumed run continues
 exactly: weights, optimiser, replay buffer, generators and the episode count that seeds the
 next reset (`envs.episode_seed`). PPO and A2C checkpoint between rollouts, with episodes under
-way in their copies; a resumed one starts fresh (seeded) episodes, so it continues from the
-same weights, optimiser and generators but not bit for bit.
+way in their copies: where those can be saved as plain numbers (classic control, see
+`envs.copy_state`) the checkpoint holds them and a resumed run also continues exactly; where
+they cannot (Box2D, MuJoCo) it starts fresh (seeded) episodes and says so in one line, going
+on from the same weights, optimiser and generators but not bit for bit.
 
 With `task.val_every` the loop also validates, as rl-zoo's EvalCallback does: the greedy policy
 plays `task.val_episodes` on seeds of their own, the best policy so far is kept in
@@ -210,6 +212,8 @@ def _run(
         f"{'resuming' if state else 'training'} {recipe.name} ({agent.name} on "
         f"{recipe.data.name}) -> {run_dir}"
     )
+    if getattr(agent, "resume_note_", None):  # e.g. Box2D episodes under way cannot be saved
+        echo(agent.resume_note_)
     # The Trainer's loggers, fed by a stand-in for the Trainer's clock: its step is the
     # environment step, its "epoch" the share of the step budget spent.
     clock = SimpleNamespace(

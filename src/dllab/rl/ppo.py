@@ -7,6 +7,13 @@ on `num_envs` copies (gymnasium's SyncVectorEnv), GAE, and `update_epochs` passe
 minibatch updates. Details from "The 37 implementation details of PPO" (Huang et al., 2022):
 orthogonal init, advantage normalisation per minibatch, optional value clipping, a linearly
 annealed learning rate (and clip range), gradient-norm clipping.
+
+A checkpoint falls between rollouts, with an episode under way on every copy. Where the
+environment's state is plain numbers (classic control, `envs.copy_state`) the checkpoint holds
+those episodes and the agent's current observations, and a resumed run continues bit for bit.
+Where it is not (Box2D's LunarLander, MuJoCo) a resumed run starts fresh seeded episodes on
+every copy and says so in `resume_note_`: the same weights, optimiser and generators, but not
+bit for bit.
 """
 
 from __future__ import annotations
@@ -20,7 +27,13 @@ from torch import nn
 from torch.distributions import Categorical
 
 from dllab.rl.agent import Agent, action_count, flat_size
-from dllab.rl.envs import episode_seed, make_vector_env
+from dllab.rl.envs import (
+    can_save_state,
+    copy_state,
+    episode_seed,
+    make_vector_env,
+    set_copy_state,
+)
 from dllab.rl.options import RLOptions
 from dllab.train.optim import build_optimizer
 
@@ -118,6 +131,7 @@ class PPO(Agent):
         self.net = ActorCritic(n_obs, n_actions, self.hidden).to(self.device)
         self.optimizer = build_optimizer(self.optim, self.net)
         self.next_obs = None  # the copies' current observations (reset at the first rollout)
+        self.resume_note_: str | None = None  # set on a resume that restarts the episodes
 
     def networks(self) -> dict[str, nn.Module]:
         return {"net": self.net}
@@ -132,7 +146,7 @@ class PPO(Agent):
 
     def iterate(self) -> dict[str, float]:
         o: PPOOptions = self.options  # type: ignore[assignment]
-        if self.next_obs is None:  # a new run, or a resumed one: fresh episodes on every copy
+        if self.next_obs is None:  # a new run, or a resume without saved episodes: fresh ones
             obs, _ = self.envs.reset(seed=episode_seed(self.seed, self.episodes_))
             self.next_obs, self.episodes_ = obs, self.episodes_ + o.num_envs
         for group in self.optimizer.param_groups:
@@ -225,11 +239,43 @@ class PPO(Agent):
         return {k: float(np.mean(v)) for k, v in stats.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+        """Weights, optimiser and, where they can be saved, the episodes under way."""
+        state = {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self._rolls_out() and self.next_obs is not None and can_save_state(self.envs.envs[0]):
+            copies = [copy_state(env) for env in self.envs.envs]
+            state["episodes_under_way"] = {"obs": self.next_obs, "copies": copies}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.optimizer.load_state_dict(state["optimizer"])
+        if not self._rolls_out():
+            return
+        saved = state.get("episodes_under_way")
+        if saved is None:  # the next rollout resets every copy with fresh seeds
+            self.resume_note_ = self._restart_note()
+            return
+        self.envs.reset()  # gymnasium steps only a copy that was reset; all is overwritten now
+        for env, copy in zip(self.envs.envs, saved["copies"], strict=True):
+            set_copy_state(env, copy)
+        self.next_obs = saved["obs"].copy()
+
+    def _rolls_out(self) -> bool:
+        """Whether checkpoints fall with episodes under way: on PPO's and A2C's vectorised
+        copies, yes; REINFORCE shares this class but checkpoints between whole episodes."""
+        return hasattr(self, "envs")
+
+    def _restart_note(self) -> str:
+        """The one line a resume without the episodes under way owes the user."""
+        why = (
+            "this checkpoint holds none of them"  # written before episodes were saved
+            if can_save_state(self.envs.envs[0])
+            else f"{self.env_id} keeps its state in objects a checkpoint cannot hold"
+        )
+        return (
+            f"the {self.envs.num_envs} episodes under way restart: {why}, so the run goes on "
+            "from the same weights but not bit for bit"
+        )
 
 
 AGENTS = {"ppo": PPO}
