@@ -118,3 +118,18 @@ def test_a_box2d_resume_finishes_with_fresh_episodes_and_says_why(lunar_resumed)
 def test_a_box2d_resume_tells_the_user_the_episodes_restart(lunar_resumed):
     _, _, said = lunar_resumed
     assert sum("episodes under way restart" in line for line in said) == 1
+
+
+def test_a_saved_episode_naming_other_attributes_is_refused():
+    from dllab.errors import CheckpointError
+    from dllab.rl.envs import copy_state, make_env, set_copy_state
+
+    env = make_env("CartPole-v1")
+    env.reset(seed=0)
+    saved = copy_state(env)
+    set_copy_state(env, saved)  # what copy_state wrote goes back
+    for part, name in (("env", "step"), ("wrappers", "env")):
+        edited = {**saved, part: {**saved[part], name: 1}}
+        with pytest.raises(CheckpointError, match=f"sets '{name}', which is not part"):
+            set_copy_state(env, edited)
+    env.close()

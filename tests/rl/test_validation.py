@@ -6,12 +6,13 @@ import pytest
 from safetensors.torch import load_file
 
 from dllab.config import load_recipe
-from dllab.errors import ConfigError, Interrupted
+from dllab.errors import CheckpointError, ConfigError, Interrupted
 from dllab.experiment import run_recipe
 from dllab.rl import loop as rl_loop
 from dllab.rl.evaluate import evaluate
 from dllab.rl.loop import build_agent, load_best
 from dllab.rl.rerun import evaluate_rl_run
+from dllab.train.checkpoint import load_checkpoint, save_checkpoint
 
 VALIDATED = [
     "task.total_steps=1500",
@@ -59,7 +60,7 @@ def test_the_judged_policy_is_the_best_validated_one(validated_run):
 
     agent, recipe = build_agent(_recipe())
     agent.setup()
-    load_best(agent, run)
+    load_best(agent, run, best_step)
     judged = evaluate(agent, "CartPole-v1", 3, agent.options.eval_seed)
     assert summary["test"]["eval/mean_return"] == judged["eval/mean_return"]
     last = summary["last_policy"]["eval/mean_return"]
@@ -89,6 +90,22 @@ def test_a_resumed_validated_run_keeps_the_same_best(validated_run, tmp_path, mo
     with pytest.raises(Interrupted):
         run_recipe(_recipe(), run_dir=broken, progress=False, echo=lambda _: None)
     monkeypatch.setattr(rl_loop, "save_checkpoint", real_save)
+    # A best saved after the last checkpoint by the killed run (here: a later step's
+    # weights) must not outlive it: the resumed run rewrites best.safetensors.
+    stray = load_checkpoint(validated_run / "checkpoints" / "last.safetensors")["agent"]
+    save_checkpoint(
+        broken / "checkpoints" / "best.safetensors", {"networks": stray["networks"], "step": 1}
+    )
+
+    def stop_at_once(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rl_loop, "train", stop_at_once)  # resume, rewrite, then stop
+    with pytest.raises(Interrupted):
+        run_recipe(_recipe(), resume=broken, progress=False, echo=lambda _: None)
+    chosen = load_checkpoint(broken / "checkpoints" / "last.safetensors")["loop"]["best_step"]
+    assert load_checkpoint(broken / "checkpoints" / "best.safetensors")["step"] == chosen > 1
+    monkeypatch.undo()
     run_recipe(_recipe(), resume=broken, progress=False, echo=lambda _: None)
 
     assert _curve(broken) == _curve(validated_run)
@@ -98,3 +115,30 @@ def test_a_resumed_validated_run_keeps_the_same_best(validated_run, tmp_path, mo
     whole = json.loads((validated_run / "summary.json").read_text())
     again = json.loads((broken / "summary.json").read_text())
     assert whole["best"] == again["best"] and whole["test"] == again["test"]
+
+
+def test_a_best_file_from_another_step_is_refused_in_one_line(validated_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(validated_run, copy)
+    nets = load_checkpoint(copy / "checkpoints" / "best.safetensors")["networks"]
+    save_checkpoint(copy / "checkpoints" / "best.safetensors", {"networks": nets, "step": 7})
+    with pytest.raises(CheckpointError, match="holds the policy of step 7, but the run chose"):
+        evaluate_rl_run(copy)
+
+
+def test_validation_is_refused_for_a_table(tmp_path):
+    recipe = load_recipe("rl-frozenlake-qlearning", ["task.val_every=100"])
+    with pytest.raises(ConfigError, match="learns a table"):
+        build_agent(recipe)
+
+
+def test_a_run_stopped_by_the_clock_validates_its_last_policy(tmp_path):
+    run = tmp_path / "clock"
+    recipe = _recipe("task.total_steps=100000", "task.val_every=90000", "train.max_time=1")
+    run_recipe(recipe, run_dir=run, progress=False, echo=lambda _: None)
+    summary = json.loads((run / "summary.json").read_text())
+    vals = [r["step"] for r in _curve(run) if "val/mean_return" in r]
+    assert summary["stop_reason"] == "max_time" and vals == [summary["steps"]]
+    assert summary["best"]["step"] == summary["steps"]

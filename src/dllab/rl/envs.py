@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dllab.errors import ConfigError
+from dllab.errors import CheckpointError, ConfigError
 from dllab.rl.agent import rng_state, set_rng_state
 
 EXTRA = "pip install 'dllab[rl]'"
@@ -143,6 +143,15 @@ def set_copy_state(env: Any, saved: dict[str, Any]) -> None:
     """Put back an episode saved by `copy_state`; `env` must have been reset once (gymnasium
     refuses to step an environment that never was)."""
     inner = env.unwrapped
+    numbers = {k for k, v in vars(inner).items() if k == "state" or _is_number(v)}
+    unknown = sorted(set(saved["env"]) - numbers) + sorted(
+        set(saved["wrappers"]) - set(WRAPPER_COUNTERS)
+    )
+    if unknown:  # a checkpoint names only what copy_state wrote: refuse anything else
+        raise CheckpointError(
+            f"the saved episode of {env.spec.id} sets {unknown[0]!r}, which is not part of its "
+            "state; the checkpoint was edited or comes from another environment"
+        )
     for name, value in saved["env"].items():
         setattr(inner, name, _unplain(value))
     set_rng_state(inner.np_random, saved["rng"])

@@ -76,6 +76,7 @@ def build_agent(recipe: Recipe) -> tuple[Any, Recipe]:
             "train.max_steps counts optimiser steps; an RL run counts environment steps in "
             "task.total_steps: set that instead"
         )
+    _check_validation(options, tabular, cls.name)
     hidden = tuple(recipe.model.kwargs.get("hidden", (64, 64)))
     agent = cls(
         options,
@@ -90,6 +91,24 @@ def build_agent(recipe: Recipe) -> tuple[Any, Recipe]:
     kwargs = {} if tabular else {"hidden": list(hidden)}
     resolved.model = ModelConfig(name=want, kwargs=kwargs)
     return agent, resolved
+
+
+def _check_validation(o: Any, tabular: bool, algorithm: str) -> None:
+    """`task.val_every` needs weights to keep, and validation seeds apart from the test's."""
+    if not o.val_every:
+        return
+    if tabular:
+        raise ConfigError(
+            f"task.val_every: {algorithm} learns a table, which validation does not keep; "
+            "remove task.val_every"
+        )
+    val = range(o.val_seed, o.val_seed + o.val_episodes)
+    test = range(o.eval_seed, o.eval_seed + o.eval_episodes)
+    if val.start < test.stop and test.start < val.stop:
+        raise ConfigError(
+            f"task.val_seed: validation seeds {val.start}…{val.stop - 1} overlap the "
+            f"evaluation's {test.start}…{test.stop - 1}; choose task.val_seed apart"
+        )
 
 
 def _device(recipe: Recipe) -> torch.device:
@@ -229,23 +248,39 @@ def _run(
         board.load_state_dict({})  # drops events logged after the checkpoint
     meta = {"algorithm": agent.name, **signature, "model": agent.network_name()}
 
+    # The best validated weights also travel in last.safetensors: a resumed run rewrites
+    # best.safetensors from them, so a best saved after the last checkpoint (by a run that was
+    # then killed) never outlives the timeline that made it.
+    kept: dict[str, Any] = {}
+
     def save() -> None:
         loop["last_checkpoint"] = agent.steps_
-        save_checkpoint(
-            run_dir / "checkpoints" / "last.safetensors",
-            {
-                "agent": agent.state_dict(),
-                "rng": rng.rng_state(),
-                "loop": {**loop, "logger": logger.state_dict()},
-                "meta": meta,
-                "config": config,
-            },
-        )
+        state = {
+            "agent": agent.state_dict(),
+            "rng": rng.rng_state(),
+            "loop": {**loop, "logger": logger.state_dict()},
+            "meta": meta,
+            "config": config,
+        }
+        if kept:
+            state["best"] = kept["networks"]
+        save_checkpoint(run_dir / "checkpoints" / "last.safetensors", state)
+
+    def write_best() -> None:
+        best = {"networks": kept["networks"], "meta": meta, "step": loop["best_step"]}
+        best["val_return"] = loop["best_val"]
+        save_checkpoint(run_dir / "checkpoints" / "best.safetensors", best)
 
     def save_best() -> None:
-        best = {"networks": {k: m.state_dict() for k, m in agent.networks().items()}}
-        best |= {"meta": meta, "step": agent.steps_, "val_return": loop["best_val"]}
-        save_checkpoint(run_dir / "checkpoints" / "best.safetensors", best)
+        kept["networks"] = {
+            k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+            for k, m in agent.networks().items()
+        }
+        write_best()
+
+    if state is not None and state.get("best") is not None:
+        kept["networks"] = state["best"]
+        write_best()
 
     try:
         train(
@@ -291,6 +326,19 @@ def train(
     total = o.total_steps
     started = time.perf_counter() - loop["train_seconds"]
     pending = loop["pending"]  # {name: [sum, count]} since the last log point
+
+    def validate() -> None:
+        loop["last_val"] = agent.steps_
+        val = evaluate(agent, recipe.data.name, o.val_episodes, o.val_seed)
+        clock.state.step = clock.state.batch = agent.steps_
+        clock.state.train_seconds = loop["train_seconds"]
+        record = {"val/mean_return": val["eval/mean_return"]}
+        loggers[0].write(clock, record)
+        loggers[1].on_validation_end(clock, record)
+        if loop["best_val"] is None or val["eval/mean_return"] > loop["best_val"]:
+            loop["best_val"], loop["best_step"] = val["eval/mean_return"], agent.steps_
+            save_best()
+
     while True:
         if agent.done_:
             loop["stop_reason"] = "converged"
@@ -299,6 +347,8 @@ def train(
         elif t.max_time and time.perf_counter() - started >= t.max_time:
             loop["stop_reason"] = "max_time"
         if loop["stop_reason"]:
+            if o.val_every and agent.steps_ > loop["last_val"]:  # stopped by the clock
+                validate()
             break
         logs = agent.iterate()
         loop["iterations"] += 1
@@ -308,16 +358,7 @@ def train(
             total_n[0], total_n[1] = total_n[0] + v, total_n[1] + 1
         last = agent.done_ or agent.steps_ >= total
         if o.val_every and (agent.steps_ - loop["last_val"] >= o.val_every or last):
-            loop["last_val"] = agent.steps_
-            val = evaluate(agent, recipe.data.name, o.val_episodes, o.val_seed)
-            clock.state.step = clock.state.batch = agent.steps_
-            clock.state.train_seconds = loop["train_seconds"]
-            record = {"val/mean_return": val["eval/mean_return"]}
-            loggers[0].write(clock, record)
-            loggers[1].on_validation_end(clock, record)
-            if loop["best_val"] is None or val["eval/mean_return"] > loop["best_val"]:
-                loop["best_val"], loop["best_step"] = val["eval/mean_return"], agent.steps_
-                save_best()
+            validate()
         if loop["iterations"] % t.log_every == 0 or last:
             record = {f"train/{k}": s / n for k, (s, n) in pending.items()}
             clock.state.step = clock.state.batch = agent.steps_
@@ -343,7 +384,7 @@ def finish(agent: Any, recipe: Recipe, run_dir: Path, loop: dict[str, Any], echo
     last_policy = None
     if loop.get("best_step") is not None:  # judged: the policy validation chose
         last_policy = evaluate(agent, env_id, o.eval_episodes, o.eval_seed)
-        load_best(agent, run_dir)
+        load_best(agent, run_dir, loop["best_step"])
     test = evaluate(agent, env_id, o.eval_episodes, o.eval_seed)
     gif = (
         record_gif(agent, env_id, run_dir / "agent.gif", o.eval_seed, o.gif_frames)
@@ -389,9 +430,19 @@ def finish(agent: Any, recipe: Recipe, run_dir: Path, loop: dict[str, Any], echo
     return run_dir
 
 
-def load_best(agent: Any, run_dir: Path) -> None:
-    """Put the weights validation chose (checkpoints/best.safetensors) into `agent`."""
+def load_best(agent: Any, run_dir: Path, step: int) -> None:
+    """Put the weights validation chose at `step` (checkpoints/best.safetensors) into `agent`;
+    CheckpointError if that file is missing or holds another step's or another agent's."""
     path = run_dir / "checkpoints" / "best.safetensors"
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: the run validated, but its best policy is gone")
-    agent.load_weights(load_checkpoint(path)["networks"])
+    best = load_checkpoint(path)
+    if best.get("step") != step or "networks" not in best:
+        raise CheckpointError(
+            f"{path} holds the policy of step {best.get('step')}, but the run chose step {step}; "
+            "it was replaced or belongs to another run"
+        )
+    try:
+        agent.load_weights(best["networks"])
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path} does not fit this {agent.name} agent ({exc})") from exc

@@ -37,7 +37,8 @@ def evaluate_rl_run(run_dir: Path, episodes: int | None = None) -> dict[str, flo
     check_compatible(state.get("meta") or {}, signature, last)
     agent.setup()
     agent.load_state_dict(state["agent"])
-    if (state.get("loop") or {}).get("best_step") is not None:  # the policy the run judged
-        load_best(agent, run_dir)
+    best_step = (state.get("loop") or {}).get("best_step")
+    if best_step is not None:  # the policy the run judged
+        load_best(agent, run_dir, best_step)
     o = agent.options
     return evaluate(agent, recipe.data.name, episodes or o.eval_episodes, o.eval_seed)
