@@ -174,3 +174,36 @@ def test_style_transfer_reads_a_portrait_upright(tmp_path: Path) -> None:
     assert tuple(x.shape) == (1, 3, 40, 20)
     rgb = np.round(x[0].permute(1, 2, 0).numpy() * 255)
     assert _is(rgb[0, 0], RED) and _is(rgb[-1, 0], BLUE)
+
+
+def test_a_png_tagged_with_an_orientation_reports_its_upright_size(tmp_path: Path) -> None:
+    from dllab.data.image_io import upright_size
+
+    stored = Image.new("RGB", (40, 20), BLUE)
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "turned.png", exif=exif)  # Pillow writes eXIf before the data
+    stored.save(tmp_path / "plain.png")
+    with Image.open(tmp_path / "turned.png") as opened:
+        assert upright_size(opened) == (20, 40)
+    with Image.open(tmp_path / "plain.png") as opened:
+        assert upright_size(opened) == (40, 20)
+
+
+def test_coco_sizes_that_disagree_with_the_upright_image_are_refused(tmp_path: Path) -> None:
+    import json
+
+    from dllab.data.detection_formats import read_coco
+
+    _portrait_jpeg(tmp_path / "phone.jpg")  # 40x20 stored, 20x40 upright
+    coco = {
+        "images": [{"id": 1, "file_name": "phone.jpg", "width": 40, "height": 20}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10]}],
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    with pytest.raises(InputError, match=r"declares 40x20 but phone.jpg is 20x40 as seen"):
+        read_coco(tmp_path / "ann.json")
+    coco["images"][0].update(width=20, height=40)  # sized as seen: read
+    (tmp_path / "ann.json").write_text(json.dumps(coco))
+    assert len(read_coco(tmp_path / "ann.json").images) == 1

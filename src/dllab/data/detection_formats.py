@@ -239,7 +239,14 @@ def read_coco(path: str | Path, image_dir: str | Path | None = None) -> Detectio
     entries: dict[int, LabelledImage] = {}
     for k, im in enumerate(data["images"]):
         file = folder / im["file_name"]
-        w, h = _image_size(file, f"{path}: images[{k}] (id {im.get('id')})")
+        where = f"{path}: images[{k}] (id {im.get('id')})"
+        w, h = _image_size(file, where)
+        declared = (im.get("width"), im.get("height"))
+        if None not in declared and tuple(declared) != (w, h):  # boxes are in declared pixels
+            raise InputError(
+                f"{where}: declares {declared[0]}x{declared[1]} but {file.name} is {w}x{h} "
+                "as seen (after its EXIF orientation); fix width and height, or the image"
+            )
         entries[im["id"]] = LabelledImage(file, w, h, np.zeros((0, 4)), np.zeros(0, np.int64))
     found: dict[int, tuple[list, list]] = {i: ([], []) for i in entries}
     for k, ann in enumerate(data["annotations"]):

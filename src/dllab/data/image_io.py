@@ -110,7 +110,12 @@ def as_grey8(opened: Image.Image) -> Image.Image:
 def upright_size(opened: Image.Image) -> tuple[int, int]:
     """(width, height) of the image as `as_rgb8` returns it, from the header only: a file
     tagged with a quarter-turn EXIF orientation has its stored sides swapped."""
-    orientation = opened.getexif().get(0x0112)  # 0x0112: EXIF Orientation
+    if opened.format == "PNG":  # Pillow's getexif() decodes a whole PNG to find a late eXIf
+        exif = Image.Exif()
+        exif.load(opened.info.get("exif") or b"")  # an eXIf chunk before the image data
+        orientation = exif.get(0x0112)
+    else:
+        orientation = opened.getexif().get(0x0112)  # 0x0112: EXIF Orientation
     w, h = opened.size
     return (h, w) if orientation in _TURNED else (w, h)
 
