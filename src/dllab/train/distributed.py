@@ -83,5 +83,9 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
+    """Leave the process group together: a rank that tears gloo down while its peer still
+    talks to it can abort in C++ ("terminate called without an active exception"; seen once in
+    `make test` under load), so every rank waits for the others first."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
