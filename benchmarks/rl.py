@@ -38,12 +38,14 @@ finished) and rl.md (conditions, the table, a per-pair summary and the notes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import os
 import platform
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -262,15 +264,13 @@ class Clock:
         """At each `val_every` steps (and the last): validate, keep the best weights."""
         if self.next_val is None or (steps < self.next_val and not last):
             return
-        wall, cpu = time.perf_counter(), time.process_time()
         while self.next_val <= steps:
             self.next_val += self.val.val_every
         o = self.val
-        mean = evaluate(actor, self.env_id, o.val_episodes, o.val_seed)["eval/mean_return"]
-        if self.best is None or mean > self.best[0]:
-            self.best = (mean, steps, self.snapshot())
-        self.paused_wall += time.perf_counter() - wall
-        self.paused_cpu += time.process_time() - cpu
+        with self.paused():
+            mean = evaluate(actor, self.env_id, o.val_episodes, o.val_seed)["eval/mean_return"]
+            if self.best is None or mean > self.best[0]:
+                self.best = (mean, steps, self.snapshot())
 
     def finish(self, actor: Any, steps: int) -> str:
         """Which policy is judged: the best validated one (restored) or the last."""
@@ -284,12 +284,18 @@ class Clock:
         """At each `every` steps: a short greedy evaluation (not counted as training time)."""
         if self.next_probe is None or steps < self.next_probe:
             return
-        wall, cpu = time.perf_counter(), time.process_time()
         while self.next_probe <= steps:
             self.next_probe += self.every
-        mean = evaluate(actor, self.env_id, self.episodes, EVAL_SEED)["eval/mean_return"]
+        with self.paused():
+            mean = evaluate(actor, self.env_id, self.episodes, EVAL_SEED)["eval/mean_return"]
         if self.solved_at is None and self.threshold is not None and mean >= self.threshold:
             self.solved_at = steps
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time spent inside is neither training wall time nor training CPU time."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
         self.paused_wall += time.perf_counter() - wall
         self.paused_cpu += time.process_time() - cpu
 

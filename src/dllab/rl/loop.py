@@ -327,14 +327,16 @@ def train(
     started = time.perf_counter() - loop["train_seconds"]
     pending = loop["pending"]  # {name: [sum, count]} since the last log point
 
+    def write(record: dict[str, float]) -> None:
+        clock.state.step = clock.state.batch = agent.steps_
+        clock.state.train_seconds = loop["train_seconds"]
+        loggers[0].write(clock, record)
+        loggers[1].on_validation_end(clock, record)
+
     def validate() -> None:
         loop["last_val"] = agent.steps_
         val = evaluate(agent, recipe.data.name, o.val_episodes, o.val_seed)
-        clock.state.step = clock.state.batch = agent.steps_
-        clock.state.train_seconds = loop["train_seconds"]
-        record = {"val/mean_return": val["eval/mean_return"]}
-        loggers[0].write(clock, record)
-        loggers[1].on_validation_end(clock, record)
+        write({"val/mean_return": val["eval/mean_return"]})
         if loop["best_val"] is None or val["eval/mean_return"] > loop["best_val"]:
             loop["best_val"], loop["best_step"] = val["eval/mean_return"], agent.steps_
             save_best()
@@ -361,10 +363,7 @@ def train(
             validate()
         if loop["iterations"] % t.log_every == 0 or last:
             record = {f"train/{k}": s / n for k, (s, n) in pending.items()}
-            clock.state.step = clock.state.batch = agent.steps_
-            clock.state.train_seconds = loop["train_seconds"]
-            loggers[0].write(clock, record)
-            loggers[1].on_validation_end(clock, record)
+            write(record)
             pending.clear()
             if echo is not None and "train/episode_return" in record:
                 echo(
