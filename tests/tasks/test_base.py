@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dllab.config import load_recipe, recipe_from_dict, recipe_to_yaml
 from dllab.errors import ConfigError
@@ -38,6 +38,23 @@ def test_options_are_typed_and_unknown_keys_name_the_closest():
         parse_options(Opts, {"min_freq": 0}, "t")
     with pytest.raises(ConfigError, match="takes no options"):
         parse_options(TaskOptions, {"x": 1}, "classification")
+
+
+class Paired(TaskOptions):
+    low: int = 0
+    high: int = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Paired:
+        if self.low > self.high:
+            raise ValueError("task.low must not exceed task.high")
+        return self
+
+
+def test_a_check_across_options_is_its_own_sentence_without_the_section_dumped():
+    with pytest.raises(ConfigError) as err:
+        parse_options(Paired, {"low": 3}, "t")
+    assert str(err.value) == "task: task.low must not exceed task.high"
 
 
 def test_an_option_left_in_model_kwargs_is_refused_with_its_new_key():

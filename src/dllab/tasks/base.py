@@ -61,6 +61,9 @@ def parse_options(options: type[TaskOptions], raw: dict[str, Any], task: str) ->
                 + (f"did you mean {hint}? " if hint else "")
                 + f"valid keys: {', '.join('task.' + k for k in names)}"
             ) from exc
+        if not key:  # a check across options: its own sentence says it all, not the section
+            msg = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"task: {msg}") from exc
         raise ConfigError(f"task.{key}: {first['msg']} (got {first.get('input')!r})") from exc
 
 
