@@ -3,12 +3,15 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from dllab.config import load_recipe
 from dllab.errors import CheckpointError, ConfigError, Interrupted
 from dllab.experiment import run_recipe
 from dllab.rl import loop as rl_loop
+from dllab.rl.envs import TRAIN_SEED_BASE, episode_seed
 from dllab.rl.evaluate import evaluate
 from dllab.rl.loop import build_agent, load_best
 from dllab.rl.rerun import evaluate_rl_run
@@ -75,6 +78,29 @@ def test_validation_uses_its_own_seeds_never_the_tests(validated_run):
     with pytest.raises(ConfigError, match="overlap the evaluation"):
         build_agent(_recipe("task.val_seed=1000001"))
     build_agent(_recipe("task.val_seed=1000003"))  # just past the 3 evaluation episodes
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), episode=st.integers(0, 10**8), other=st.integers(0, 10_000))
+def test_training_never_resets_on_a_judged_seed(seed, episode, other):
+    """Training's reset seeds lie above every evaluation and validation seed a run may use,
+    and runs with different seeds share none (seed 1 used to start on evaluation seeds)."""
+    options = build_agent(_recipe())[0].options
+    judged = max(options.eval_seed + options.eval_episodes, options.val_seed + options.val_episodes)
+    s = episode_seed(seed, episode)
+    assert s >= TRAIN_SEED_BASE > judged
+    if other != seed:
+        assert not episode_seed(other, 0) <= s < episode_seed(other, 10**8)
+
+
+def test_seeds_that_would_meet_training_are_refused():
+    with pytest.raises(ConfigError, match=r"^train.seed: .*>= 0"):
+        build_agent(_recipe("train.seed=-1"))
+    for key in ("eval_seed", "val_seed"):
+        with pytest.raises(ConfigError, match=rf"^task.{key}: .*training resets from"):
+            build_agent(_recipe(f"task.{key}={TRAIN_SEED_BASE - 1}"))
+        with pytest.raises(ConfigError, match=rf"^task.{key}: "):
+            build_agent(_recipe(f"task.{key}=-5"))
 
 
 def test_a_resumed_validated_run_keeps_the_same_best(validated_run, tmp_path, monkeypatch):

@@ -1,9 +1,12 @@
 """Environments: gymnasium made with a seed, and one clear line when an id or extra is missing.
 
-Episode `k` of a run is reset with seed `seed + k` (`episode_seed`): which start states a run
-sees is a pure function of its seed and the episode count, like `train/batches.epoch_order`
-for data, so a run resumed at an episode boundary sees the same episodes as one that never
-stopped, without storing an environment's internal generator.
+Episode `k` of a run seeded `s` is reset with seed `2**40 + s * 2**32 + k` (`episode_seed`):
+which start states a run sees is a pure function of its seed and the episode count, like
+`train/batches.epoch_order` for data, so a run resumed at an episode boundary sees the same
+episodes as one that never stopped, without storing an environment's internal generator.
+Training seeds start at 2**40, so they never meet the evaluation's and validation's reset
+seeds (1,000,000 and 2,000,000 onwards; `loop._check_seeds` keeps a user's choice below 2**40):
+an agent is never judged on a start it trained from.
 
 PPO and A2C checkpoint with episodes under way. `copy_state` saves one such episode as plain
 numbers and arrays where the environment allows it: gymnasium's classic control (CartPole,
@@ -82,9 +85,20 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> Any:
     return envs
 
 
+# Reset seeds from here up are training's; evaluation and validation seeds stay below.
+TRAIN_SEED_BASE = 2**40
+_EPISODES_PER_SEED = 2**32  # far more episodes than any run plays
+
+
 def episode_seed(seed: int, episode: int) -> int:
-    """The reset seed of episode `episode` (0-based) of a run seeded `seed`."""
-    return seed * 1_000_003 + episode
+    """The reset seed of episode `episode` (0-based) of a run seeded `seed` (>= 0).
+
+    Runs with different seeds get disjoint blocks, and every block lies above
+    `TRAIN_SEED_BASE`, where no evaluation or validation episode starts.
+    """
+    if seed < 0:  # `loop._check_seeds` refuses it before a run starts
+        raise ConfigError(f"train.seed: reinforcement learning needs a seed >= 0 (got {seed})")
+    return TRAIN_SEED_BASE + seed * _EPISODES_PER_SEED + episode
 
 
 # What the wrappers of `make_env` count within an episode: TimeLimit's steps, and the return

@@ -39,7 +39,7 @@ from dllab.envinfo import environment
 from dllab.errors import CheckpointError, ConfigError, Interrupted
 from dllab.experiment import check_same_config, config_record, record_environment
 from dllab.rl import agent_class
-from dllab.rl.envs import check_env_id, make_env, space_signature
+from dllab.rl.envs import TRAIN_SEED_BASE, check_env_id, make_env, space_signature
 from dllab.rl.evaluate import evaluate, record_gif, solved_threshold
 from dllab.rl.report import plot_rewards, summary_of, write_agent_page
 from dllab.tasks.base import parse_options
@@ -76,6 +76,7 @@ def build_agent(recipe: Recipe) -> tuple[Any, Recipe]:
             "train.max_steps counts optimiser steps; an RL run counts environment steps in "
             "task.total_steps: set that instead"
         )
+    _check_seeds(options, recipe.train.seed)
     _check_validation(options, tabular, cls.name)
     hidden = tuple(recipe.model.kwargs.get("hidden", (64, 64)))
     agent = cls(
@@ -91,6 +92,21 @@ def build_agent(recipe: Recipe) -> tuple[Any, Recipe]:
     kwargs = {} if tabular else {"hidden": list(hidden)}
     resolved.model = ModelConfig(name=want, kwargs=kwargs)
     return agent, resolved
+
+
+def _check_seeds(o: Any, seed: int) -> None:
+    """Training resets with seeds from `TRAIN_SEED_BASE` up; the judged episodes stay below it."""
+    if seed < 0:
+        raise ConfigError(f"train.seed: reinforcement learning needs a seed >= 0 (got {seed})")
+    for key, start, count in (
+        ("eval_seed", o.eval_seed, o.eval_episodes),
+        ("val_seed", o.val_seed, o.val_episodes),
+    ):
+        if not 0 <= start <= TRAIN_SEED_BASE - count:
+            raise ConfigError(
+                f"task.{key}: reset seeds {start}…{start + count - 1} must lie in "
+                f"0…{TRAIN_SEED_BASE - 1}; training resets from {TRAIN_SEED_BASE} up"
+            )
 
 
 def _check_validation(o: Any, tabular: bool, algorithm: str) -> None:

@@ -24,6 +24,7 @@ class RLOptions(TaskOptions):
     # val_episodes on other seeds, and the final evaluation judges the best of those policies
     # (None: the last one). It picks among checkpoints without looking at the test seeds
     # (`loop._check_validation` refuses overlapping seeds, and tables, which it cannot keep).
+    # Both seed ranges stay below envs.TRAIN_SEED_BASE, where training's resets begin.
     val_every: int | None = Field(None, ge=1)
     val_episodes: int = Field(10, ge=1)
     val_seed: int = 2_000_000  # validation episode i resets with val_seed + i
