@@ -143,9 +143,11 @@ def measure(run: Path, recipe: str, args: argparse.Namespace, real, clf) -> dict
     config = load_resolved(run / "config.yaml")
     what, draw = sampler_for(run, model, meta, config)
     g = torch.Generator().manual_seed(2026)
+    print(f"{recipe}: drawing {args.samples:,} samples ({what})", flush=True)
     t0 = time.perf_counter()
     samples = draw(args.samples, g).float().clamp(0, 1)
     seconds = time.perf_counter() - t0
+    print(f"{recipe}: sampled in {seconds:.0f} s; scoring them", flush=True)
     conditional = bool(getattr(model, "conditional", False))
     labels = torch.arange(args.samples) % len(clf.classes) if conditional else None
     q = sample_quality(samples, real, clf, labels=labels)
@@ -167,8 +169,10 @@ def measure(run: Path, recipe: str, args: argparse.Namespace, real, clf) -> dict
         "s per 1000 samples": round(seconds / args.samples * 1000, 3),
     }
     if config.task.name == "diffusion" and args.ddpm_images:
+        print(f"{recipe}: timing full DDPM sampling on {args.ddpm_images} images", flush=True)
         full = ddpm_seconds_per_1000(_schedule(config), model, meta, args.ddpm_images)
         row["sampler"] += f" (full DDPM, 1,000 steps: {full:.1f} s per 1000)"
+    print(f"{recipe}: FID {row['FID']}, top class share {row['top class share']}", flush=True)
     return row
 
 
