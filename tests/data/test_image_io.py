@@ -64,6 +64,20 @@ def test_a_16_bit_png_read_as_grey_is_scaled_too(tmp_path: Path) -> None:
     assert np.all(np.diff(grey.astype(int).ravel()) > 0)  # every step of the ramp survives
 
 
+@pytest.mark.parametrize("dtype, suffix", [("<u2", ".png"), (">u2", ".tif"), ("<i4", ".tif")])
+def test_the_folder_loader_counts_every_wide_grey_mode_as_one_channel(
+    tmp_path: Path, dtype: str, suffix: str
+) -> None:
+    """16-bit big-endian TIFFs open as "I;16B": one grey channel, like "I;16" and "I"."""
+    from dllab.data.folder import image_properties
+
+    path = tmp_path / f"wide{suffix}"
+    Image.fromarray((np.arange(48 * 40).reshape(40, 48) * 7).astype(dtype)).save(path)
+    assert image_properties(path) == (40, 1)
+    Image.new("RGB", (48, 40)).save(tmp_path / "rgb.png")
+    assert image_properties(tmp_path / "rgb.png") == (40, 3)
+
+
 def test_an_8_bit_rgb_png_is_unchanged_byte_for_byte(tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (9, 13, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "rgb.png")

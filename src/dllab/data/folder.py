@@ -18,7 +18,14 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from dllab.data.image_io import READ_ERRORS, as_grey8, as_rgb8, open_image, unreadable_message
+from dllab.data.image_io import (
+    READ_ERRORS,
+    as_grey8,
+    as_rgb8,
+    is_grey,
+    open_image,
+    unreadable_message,
+)
 from dllab.errors import DataError
 
 __all__ = [
@@ -33,7 +40,6 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "val", "test")
-_GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
 def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor:
@@ -55,7 +61,7 @@ def image_properties(path: Path) -> tuple[int, int]:
     """(shorter side, channels 1 or 3) of one image, read from its header only."""
     try:
         with open_image(path) as im:
-            return min(im.size), 1 if im.mode in _GREY_MODES else 3
+            return min(im.size), 1 if is_grey(im.mode) else 3
     except READ_ERRORS as e:
         raise DataError(unreadable_message(path, e)) from None
 

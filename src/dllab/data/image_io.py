@@ -43,6 +43,16 @@ _TOO_BIG = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, *_TOO_BIG)
 _WIDE_GREY = ("I", "F")  # 32-bit int and float grey; the 16-bit modes all start "I;16"
 _TURNED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+_GREY = ("1", "L", "LA", "La")  # 1- and 8-bit grey, with or without alpha
+
+
+def is_grey(mode: str) -> bool:
+    """Whether a Pillow mode holds one grey channel (8-, 16-, 32-bit or float; alpha aside)."""
+    return mode in _GREY or _is_wide_grey(mode)
+
+
+def _is_wide_grey(mode: str) -> bool:
+    return mode in _WIDE_GREY or mode.startswith("I;16")
 
 
 @contextlib.contextmanager
@@ -83,7 +93,7 @@ def _upright_8bit(opened: Image.Image) -> Image.Image:
     """`opened` turned by its EXIF orientation, and a wide grey image scaled by its own range
     to 8-bit "L" (any other mode is left for `convert`, which is exact for 8-bit modes)."""
     image = ImageOps.exif_transpose(opened)
-    if image.mode in _WIDE_GREY or image.mode.startswith("I;16"):
+    if _is_wide_grey(image.mode):
         grey = np.asarray(image, dtype=np.float32)
         low, high = float(grey.min()), float(grey.max())
         grey = (grey - low) / (high - low) * 255.0 if high > low else np.zeros_like(grey)
