@@ -117,6 +117,11 @@ class ActorCritic(nn.Module):
     def policy(self, obs: torch.Tensor) -> Categorical:
         return Categorical(logits=self.actor(obs))
 
+    @torch.no_grad()
+    def greedy(self, obs: Any) -> int:
+        """The most probable action for one observation: how a trained policy is judged."""
+        return int(self.actor(torch.as_tensor(obs, dtype=torch.float32)).argmax())
+
 
 class PPO(Agent):
     name = "ppo"
@@ -136,9 +141,8 @@ class PPO(Agent):
     def networks(self) -> dict[str, nn.Module]:
         return {"net": self.net}
 
-    @torch.no_grad()
     def act(self, obs: Any) -> int:
-        return int(self.net.actor(torch.as_tensor(obs, dtype=torch.float32)).argmax())
+        return self.net.greedy(obs)
 
     def progress(self) -> float:
         """Share of the budget left, 1 → 0: the factor annealing scales by."""
@@ -241,7 +245,7 @@ class PPO(Agent):
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimiser and, where they can be saved, the episodes under way."""
         state = {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
-        if self._rolls_out() and self.next_obs is not None and can_save_state(self.envs.envs[0]):
+        if self.next_obs is not None and can_save_state(self.envs.envs[0]):
             copies = [copy_state(env) for env in self.envs.envs]
             state["episodes_under_way"] = {"obs": self.next_obs, "copies": copies}
         return state
@@ -249,8 +253,6 @@ class PPO(Agent):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.optimizer.load_state_dict(state["optimizer"])
-        if not self._rolls_out():
-            return
         saved = state.get("episodes_under_way")
         if saved is None:  # the next rollout resets every copy with fresh seeds
             self.resume_note_ = self._restart_note()
@@ -259,11 +261,6 @@ class PPO(Agent):
         for env, copy in zip(self.envs.envs, saved["copies"], strict=True):
             set_copy_state(env, copy)
         self.next_obs = saved["obs"].copy()
-
-    def _rolls_out(self) -> bool:
-        """Whether checkpoints fall with episodes under way: on PPO's and A2C's vectorised
-        copies, yes; REINFORCE shares this class but checkpoints between whole episodes."""
-        return hasattr(self, "envs")
 
     def _restart_note(self) -> str:
         """The one line a resume without the episodes under way owes the user."""

@@ -7,14 +7,16 @@ learning", Machine Learning 1992; with a state-value baseline (Sutton & Barto 20
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from pydantic import Field
 from torch import nn
 
-from dllab.rl.agent import action_count, flat_size
+from dllab.rl.agent import Agent, action_count, flat_size
 from dllab.rl.envs import episode_seed, make_env
 from dllab.rl.options import RLOptions
-from dllab.rl.ppo import PPO, ActorCritic
+from dllab.rl.ppo import ActorCritic
 from dllab.train.optim import build_optimizer
 
 __all__ = ["Reinforce", "ReinforceOptions", "discounted_returns"]
@@ -36,8 +38,9 @@ def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     return returns
 
 
-class Reinforce(PPO):
-    """Monte-Carlo policy gradient; shares PPO's actor-critic networks and greedy `act`."""
+class Reinforce(Agent):
+    """Monte-Carlo policy gradient on PPO's actor-critic networks; it checkpoints between
+    whole episodes, so there is never an episode under way to save."""
 
     name = "reinforce"
     Options = ReinforceOptions
@@ -48,6 +51,19 @@ class Reinforce(PPO):
         n_actions = action_count(self.env.action_space, self.name, self.env_id)
         self.net = ActorCritic(n_obs, n_actions, self.hidden).to(self.device)
         self.optimizer = build_optimizer(self.optim, self.net)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def act(self, obs: Any) -> int:
+        return self.net.greedy(obs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.optimizer.load_state_dict(state["optimizer"])
 
     def iterate(self) -> dict[str, float]:
         o: ReinforceOptions = self.options  # type: ignore[assignment]
