@@ -1,8 +1,10 @@
 """Training runs a benchmark needs, made once and reused: a benchmark run again (after an
 interruption, or to measure again) does not train everything again.
 
-A finished run is reused only if the same command trained it (a run trained elsewhere, with
-no record, is reused as it is); an unfinished one is refused, to be resumed by hand. A run is
+A finished run is reused only if the same command trained it and its recipe has not changed
+since (an edited recipe file makes the same command train something else); a run trained
+elsewhere, with no record, is reused as it is. An unfinished one is refused, to be resumed
+by hand. A run is
 trained by the real command line (`python -m dllab run RECIPE …`) in a child
 process, so the benchmark measures what a user gets. The child's CPU time (user + system,
 from `resource.getrusage(RUSAGE_CHILDREN)`) is kept beside the run in `bench_cpu.json`: on a
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from dllab.errors import InputError
 
-__all__ = ["cpu_seconds_of", "ensure_run"]
+__all__ = ["cpu_seconds_of", "ensure_run", "recipe_changes"]
 
 CPU_FILE = "bench_cpu.json"
 
@@ -43,6 +45,11 @@ def ensure_run(work: Path, name: str, recipe: str, *overrides: str) -> Path:
                 f"{run} was trained by `{before}`, not `{shlex.join(cmd[2:])}`: remove it (or "
                 "choose another --work) to train it with these settings"
             )
+        if before is not None and (changes := recipe_changes(run, recipe, overrides)):
+            raise InputError(
+                f"{run} was trained by an earlier {recipe} recipe ({'; '.join(changes[:3])}): "
+                "remove it (or choose another --work) to train it with today's"
+            )
         print(f"reusing {run}")
         return run
     if run.exists():
@@ -57,6 +64,22 @@ def ensure_run(work: Path, name: str, recipe: str, *overrides: str) -> Path:
     cpu = {"cpu_seconds": round(_children_cpu() - before, 1), "command": shlex.join(cmd[2:])}
     (run / CPU_FILE).write_text(json.dumps(cpu), encoding="utf-8")
     return run
+
+
+def recipe_changes(run: Path, recipe: str, overrides: tuple[str, ...]) -> list[str]:
+    """What differs between the run's config.yaml and `recipe` with `overrides` resolved today
+    (`optim.lr: 0.1 -> 0.05`); empty where the task resolves elsewhere (RL agents)."""
+    from dllab.config import load_recipe, load_resolved
+    from dllab.errors import DllabError
+    from dllab.experiment import build_task, config_changes, resolved_recipe
+
+    try:
+        now = resolved_recipe(build_task(load_recipe(recipe, list(overrides))))
+        before = resolved_recipe(build_task(load_resolved(run / "config.yaml"), resolved=True))
+    except (DllabError, KeyError):  # not a Trainer task: the command is all there is to compare
+        return []
+    changes = config_changes(before.model_dump(mode="json"), now.model_dump(mode="json"))
+    return [c for c in changes if not c.startswith("description:")]  # words train nothing
 
 
 def cpu_seconds_of(run: Path) -> float | None:

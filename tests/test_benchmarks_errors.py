@@ -82,3 +82,31 @@ def test_run_main_keeps_the_traceback_of_a_bug():
 
     with pytest.raises(ZeroDivisionError):
         load_cli().run_main(main)
+
+
+def test_a_benchmark_run_made_by_an_earlier_recipe_is_not_reused(tmp_path, monkeypatch):
+    """Same command, edited recipe: reusing the run would measure the old settings."""
+    import json
+
+    from dllab.config import load_recipe, recipe_to_yaml
+    from dllab.errors import InputError
+    from dllab.experiment import build_task, resolved_recipe
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from _runs import ensure_run
+
+    run = tmp_path / "quick"
+    run.mkdir()
+    (run / "summary.json").write_text("{}")
+    command = f"dllab run quickstart train.max_epochs=2 --run-dir {run}"
+    (run / "bench_cpu.json").write_text(json.dumps({"cpu_seconds": 1.0, "command": command}))
+
+    def write_config(*overrides: str) -> None:
+        recipe = resolved_recipe(build_task(load_recipe("quickstart", list(overrides))))
+        (run / "config.yaml").write_text(recipe_to_yaml(recipe))
+
+    write_config("train.max_epochs=2", "description=words only")
+    assert ensure_run(tmp_path, "quick", "quickstart", "train.max_epochs=2") == run  # reused
+    write_config("train.max_epochs=2", "optim.lr=0.5")  # the recipe file said another lr
+    with pytest.raises(InputError, match=r"earlier quickstart recipe \(optim.lr: 0.5 -> "):
+        ensure_run(tmp_path, "quick", "quickstart", "train.max_epochs=2")
