@@ -1,11 +1,11 @@
 """`torchrun --nproc_per_node=2 -m dllab run quickstart` trains with DDP and writes one run."""
 
 import json
-import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.integration.test_ddp_segmentation import run_torchrun
 
 
 def _free_port() -> int:
@@ -30,14 +30,7 @@ def test_torchrun_two_processes_write_one_run_folder(tmp_path):
         "--run-dir",
         "runs/ddp",
     ]
-    out = subprocess.run(
-        cmd,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    out = run_torchrun(cmd, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["ddp"]
     env = json.loads((tmp_path / "runs/ddp/env.json").read_text())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -48,6 +49,7 @@ MEDICAL = [
     "model.name=monai-unet3d-s",
     "model.kwargs.channels=[8, 16, 32, 64]",
 ]
+GLOO_ABORT = "terminate called without an active exception"
 ONE_EPOCH = [
     "train.max_epochs=1",
     "train.max_time=null",
@@ -61,6 +63,24 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_torchrun(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`cmd` (a torchrun command whose fourth item is `--master_port=…`) run in `cwd`, once more
+    if a rank died of the C++ abort `GLOO_ABORT`.
+
+    That abort is an open, unexplained bug and not these tests' subject: under load about one
+    torchrun in 15-30 loses a rank to it after its validation's collectives (seen with and
+    without the barrier in `distributed.cleanup`). One fresh try keeps any other failure
+    visible, and the faulthandler dump names the Python line if it recurs.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    if out.returncode != 0 and GLOO_ABORT in out.stderr:
+        shutil.rmtree(cwd / "runs", ignore_errors=True)
+        cmd = [*cmd[:3], f"--master_port={_free_port()}", *cmd[4:]]
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    return out
 
 
 def _torchrun(cwd: Path, recipe: str, overrides: list[str]) -> Path:
@@ -79,14 +99,7 @@ def _torchrun(cwd: Path, recipe: str, overrides: list[str]) -> Path:
         "--run-dir",
         "runs/ddp",
     ]
-    out = subprocess.run(
-        cmd,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    out = run_torchrun(cmd, cwd)
     assert out.returncode == 0, out.stderr[-3000:]
     assert [p.name for p in (cwd / "runs").iterdir()] == ["ddp"]
     run = cwd / "runs" / "ddp"
@@ -138,3 +151,23 @@ def test_a_validation_split_smaller_than_the_process_count_is_refused() -> None:
     task.options.val_images = 1
     with pytest.raises(ConfigError, match=r"task.val_images gives 1 item.*at least 2"):
         task.setup(rank=0, world=2)
+
+
+def test_run_torchrun_tries_again_after_the_abort_only(tmp_path: Path, monkeypatch) -> None:
+    """The retry hides the one known abort, never another failure, and starts clean."""
+    calls: list[list[str]] = []
+    results = iter([(1, f"rank 1\n{GLOO_ABORT}\n"), (0, ""), (1, "ValueError: boom\n")])
+
+    def fake_run(cmd: list[str], **_: object) -> subprocess.CompletedProcess:
+        calls.append(cmd)
+        code, err = next(results)
+        return subprocess.CompletedProcess(cmd, code, "", err)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    (tmp_path / "runs" / "ddp").mkdir(parents=True)
+    cmd = ["torchrun", "--nproc_per_node=2", "--master_addr=127.0.0.1", "--master_port=1", "-m"]
+    assert run_torchrun(cmd, tmp_path).returncode == 0
+    assert len(calls) == 2 and calls[1][3] != "--master_port=1" and calls[1][4:] == ["-m"]
+    assert not (tmp_path / "runs").exists()  # the failed try's half-written run is gone
+    assert run_torchrun(cmd, tmp_path).returncode == 1  # another error: reported, no retry
+    assert len(calls) == 3
