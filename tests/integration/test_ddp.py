@@ -1,17 +1,10 @@
 """`torchrun --nproc_per_node=2 -m dllab run quickstart` trains with DDP and writes one run."""
 
 import json
-import socket
 import sys
 from pathlib import Path
 
-from tests.integration.test_ddp_segmentation import run_torchrun
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ._torchrun import free_port, run_torchrun
 
 
 def test_torchrun_two_processes_write_one_run_folder(tmp_path):
@@ -20,7 +13,7 @@ def test_torchrun_two_processes_write_one_run_folder(tmp_path):
         str(torchrun),
         "--nproc_per_node=2",
         "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
+        f"--master_port={free_port()}",
         "-m",
         "dllab",
         "run",

@@ -6,9 +6,6 @@ same weights)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +17,8 @@ from dllab.errors import ConfigError
 from dllab.experiment import evaluate_run
 from dllab.tasks import create_task
 from dllab.train.batches import eval_shard
+
+from ._torchrun import GLOO_ABORT, free_port, run_torchrun
 
 SEGMENTATION = [
     "task.image_height=32",
@@ -49,7 +48,6 @@ MEDICAL = [
     "model.name=monai-unet3d-s",
     "model.kwargs.channels=[8, 16, 32, 64]",
 ]
-GLOO_ABORT = "terminate called without an active exception"
 ONE_EPOCH = [
     "train.max_epochs=1",
     "train.max_time=null",
@@ -59,37 +57,13 @@ ONE_EPOCH = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_torchrun(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """`cmd` (a torchrun command whose fourth item is `--master_port=…`) run in `cwd`, once more
-    if a rank died of the C++ abort `GLOO_ABORT`.
-
-    That abort is an open, unexplained bug and not these tests' subject: under load about one
-    torchrun in 15-30 loses a rank to it after its validation's collectives (seen with and
-    without the barrier in `distributed.cleanup`). One fresh try keeps any other failure
-    visible, and the faulthandler dump names the Python line if it recurs.
-    """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
-    if out.returncode != 0 and GLOO_ABORT in out.stderr:
-        shutil.rmtree(cwd / "runs", ignore_errors=True)
-        cmd = [*cmd[:3], f"--master_port={_free_port()}", *cmd[4:]]
-        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
-    return out
-
-
 def _torchrun(cwd: Path, recipe: str, overrides: list[str]) -> Path:
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [
         str(torchrun),
         "--nproc_per_node=2",
         "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
+        f"--master_port={free_port()}",
         "-m",
         "dllab",
         "run",

@@ -96,7 +96,7 @@ def episode_seed(seed: int, episode: int) -> int:
     Runs with different seeds get disjoint blocks, and every block lies above
     `TRAIN_SEED_BASE`, where no evaluation or validation episode starts.
     """
-    if seed < 0:  # `loop._check_seeds` refuses it before a run starts
+    if seed < 0:  # `loop._check_seeds` asks here before a run starts
         raise ConfigError(f"train.seed: reinforcement learning needs a seed >= 0 (got {seed})")
     return TRAIN_SEED_BASE + seed * _EPISODES_PER_SEED + episode
 

@@ -39,7 +39,13 @@ from dllab.envinfo import environment
 from dllab.errors import CheckpointError, ConfigError, Interrupted
 from dllab.experiment import check_same_config, config_record, record_environment
 from dllab.rl import agent_class
-from dllab.rl.envs import TRAIN_SEED_BASE, check_env_id, make_env, space_signature
+from dllab.rl.envs import (
+    TRAIN_SEED_BASE,
+    check_env_id,
+    episode_seed,
+    make_env,
+    space_signature,
+)
 from dllab.rl.evaluate import evaluate, record_gif, solved_threshold
 from dllab.rl.report import plot_rewards, summary_of, write_agent_page
 from dllab.tasks.base import parse_options
@@ -96,8 +102,7 @@ def build_agent(recipe: Recipe) -> tuple[Any, Recipe]:
 
 def _check_seeds(o: Any, seed: int) -> None:
     """Training resets with seeds from `TRAIN_SEED_BASE` up; the judged episodes stay below it."""
-    if seed < 0:
-        raise ConfigError(f"train.seed: reinforcement learning needs a seed >= 0 (got {seed})")
+    episode_seed(seed, 0)  # refuses a negative seed now, before the run folder is written
     for key, start, count in (
         ("eval_seed", o.eval_seed, o.eval_episodes),
         ("val_seed", o.val_seed, o.val_episodes),
