@@ -328,6 +328,7 @@ def train_sb3(recipe: Any, algorithm: str, clock: Clock) -> tuple[Any, int, str]
     lib = sb3()
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import Logger
 
     seed = recipe.train.seed
     options = agent_options(recipe)
@@ -337,6 +338,8 @@ def train_sb3(recipe: Any, algorithm: str, clock: Clock) -> tuple[Any, int, str]
     env = make_vec_env(recipe.data.name, n_envs=n_envs, seed=seed)
     cls = {"dqn": lib.DQN, "ppo": lib.PPO, "sac": lib.SAC}[algorithm]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    # Without a logger of its own, SB3 makes an empty /tmp/SB3-<date> folder at every learn().
+    model.set_logger(Logger(folder=None, output_formats=[]))
     torch.set_num_threads(recipe.train.threads)
     actor, stop = Greedy(model), ["total_steps"]
 

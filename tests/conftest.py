@@ -21,9 +21,11 @@ for the order of the files.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,10 @@ from pathlib import Path
 import pytest
 
 # Lessons and lab commands record progress in the learner's workspace: never the real one's.
-os.environ.setdefault("DLLAB_LAB", tempfile.mkdtemp(prefix="dllab-lab-tests-"))
+# Each process of the suite makes its own and removes it when it ends (they used to pile up).
+if "DLLAB_LAB" not in os.environ:
+    os.environ["DLLAB_LAB"] = tempfile.mkdtemp(prefix="dllab-lab-tests-")
+    atexit.register(shutil.rmtree, os.environ["DLLAB_LAB"], ignore_errors=True)
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read by torch here and in subprocesses
