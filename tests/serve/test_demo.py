@@ -57,6 +57,7 @@ def test_browser_upload_drawing_and_feedback(server, tmp_path):
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(arg)
     options.add_argument("--window-size=900,1000")
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")  # not /tmp/org.chromium.*
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         wait = WebDriverWait(browser, 30)
