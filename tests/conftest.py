@@ -33,6 +33,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import _warm
+
+COLD = os.environ.get("DLLAB_TESTS_COLD") == "1"  # every command in a new interpreter
+
 # Lessons and lab commands record progress in the learner's workspace: never the real one's.
 # Each process of the suite makes its own and removes it when it ends (they used to pile up).
 if "DLLAB_LAB" not in os.environ:
@@ -69,8 +73,14 @@ def _torch_settings_restored():
 def run_dllab(
     *args: str, cwd: Path, timeout: float = 300, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run `python -m dllab ARGS` and capture its output (never raises on failure)."""
+    """Run `python -m dllab ARGS` and capture its output (never raises on failure).
+
+    The process is forked from a warm interpreter (`tests/_warm.py`: the same command in a
+    process of its own, without 4 s of imports); DLLAB_TESTS_COLD=1 starts a new one instead.
+    """
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    if not COLD:
+        return _warm.run_module("dllab", *args, cwd=cwd, env=full_env, timeout=timeout)
     return subprocess.run(
         [sys.executable, "-m", "dllab", *args],
         cwd=cwd,

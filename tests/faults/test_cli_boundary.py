@@ -5,12 +5,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from tests import _warm
 
 from .conftest import hashes, one_line
 
@@ -130,27 +130,17 @@ def test_unexpected_exception_asks_for_debug_and_a_report(tmp_path, dllab):
     ids=["after-first-checkpoint", "before-first-checkpoint"],
 )
 def test_ctrl_c_during_training_says_where_to_continue(tmp_path, args, after, hint):
-    cmd = [sys.executable, "-m", "dllab", "run", "quickstart", *args, "--run-dir", "r"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each progress line as it is printed
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A test runner started in the background inherits SIGINT ignored, and so would the
-        # child (Python then never raises KeyboardInterrupt): give it the default handler.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each progress line as it is printed
+    # forked warm (tests/_warm.py), with Python's own SIGINT handler whatever the runner's
+    proc = _warm.start("module", "dllab", "run", "quickstart", *args, "--run-dir", "r",
+                       cwd=tmp_path, env=env)  # fmt: skip
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(after):
-                break
+        assert proc.wait_for_line(lambda line: line.startswith(after), timeout=120)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        err = proc.stderr()
     finally:
-        proc.kill()
+        proc.close()
     assert proc.returncode == 130, err
     lines = err.splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err

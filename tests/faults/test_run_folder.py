@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import yaml
+
+from tests import _warm
 
 from ._cases import cli
 from .conftest import hashes, one_line
@@ -45,26 +45,22 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def start_child(cwd: Path, run: str, mode: str, *overrides: str) -> subprocess.Popen:
+def start_child(cwd: Path, run: str, mode: str, *overrides: str) -> _warm.WarmProcess:
     """The CHILD script, returned once it has trained two steps (it printed "ready")."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, run, *overrides],
-        cwd=cwd,
-        env={**os.environ, "MODE": mode, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in child.stdout:  # type: ignore[union-attr]
-        if line.strip() == "ready":
-            return child
-    child.wait(timeout=60)
-    raise AssertionError(f"child ended before step 2: {child.stderr.read()}")  # type: ignore[union-attr]
+    env = {**os.environ, "MODE": mode, "PYTHONUNBUFFERED": "1"}
+    child = _warm.start("code", CHILD, run, *overrides, cwd=cwd, env=env)
+    if child.wait_for_line(lambda line: line.strip() == "ready", timeout=120):
+        return child
+    child.close()
+    raise AssertionError(f"child ended before step 2: {child.stderr()}")
 
 
 def killed_run(cwd: Path, run: str, *overrides: str) -> Path:
     child = start_child(cwd, run, "KILL", *overrides)
-    assert child.wait(timeout=60) == -signal.SIGKILL
+    try:
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        child.close()
     return cwd / run
 
 
@@ -84,8 +80,7 @@ def test_a_second_run_on_a_held_folder_exits_2_naming_the_owner(tmp_path, dllab)
             assert hashes(run) == before
         assert child.poll() is None  # the owner is untouched, still training
     finally:
-        child.kill()
-        child.wait(timeout=60)
+        child.close()
 
 
 def test_a_lock_file_left_by_a_killed_run_is_taken_over(tmp_path, dllab):

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 GLOO_ABORT = "terminate called without an active exception"
@@ -28,10 +29,11 @@ def run_torchrun(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     port, keeps any other failure visible, and the faulthandler dump names the Python line if
     it recurs.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
-    if out.returncode != 0 and GLOO_ABORT in out.stderr:
-        shutil.rmtree(cwd / "runs", ignore_errors=True)
-        cmd = [f"{_PORT}{free_port()}" if c.startswith(_PORT) else c for c in cmd]
+    with tempfile.TemporaryDirectory(prefix="dllab-torchrun-") as tmp:  # torchelastic's logs
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", "TMPDIR": tmp}
         out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+        if out.returncode != 0 and GLOO_ABORT in out.stderr:
+            shutil.rmtree(cwd / "runs", ignore_errors=True)
+            cmd = [f"{_PORT}{free_port()}" if c.startswith(_PORT) else c for c in cmd]
+            out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
     return out

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests import _warm
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "peaks"
 RECIPE = str(PLUGIN / "peaks.yaml")
@@ -42,14 +42,8 @@ def runs(tmp_path_factory, dllab):
     root = tmp_path_factory.mktemp("plugin")
     whole = dllab("run", RECIPE, *OVERRIDES, "--run-dir", "whole", cwd=root, env=ENV)
     assert whole.returncode == 0, whole.stderr
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLER, RECIPE, "broken", *OVERRIDES],
-        cwd=root,
-        env={**os.environ, **ENV},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {**os.environ, **ENV}
+    killed = _warm.run_code(KILLER, RECIPE, "broken", *OVERRIDES, cwd=root, env=env, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (root / "broken" / "summary.json").exists()
     resumed = dllab("run", RECIPE, "--resume", "broken", cwd=root, env=ENV)

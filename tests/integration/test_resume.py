@@ -3,10 +3,9 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 
+from tests import _warm
 from tests.faults._cases import cli
 
 OVERRIDES = [
@@ -46,12 +45,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, dllab):
     whole = dllab("run", "quickstart", *OVERRIDES, "--run-dir", "runs/whole", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
 
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLER, "runs/broken", *OVERRIDES],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    killed = _warm.run_code(
+        KILLER, "runs/broken", *OVERRIDES, cwd=tmp_path, env=dict(os.environ), timeout=300
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     broken = tmp_path / "runs" / "broken"

@@ -6,15 +6,15 @@ running it is its test. Each one ends with exercises that `dllab lab` must know 
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
 import pytest
 
 from dllab.lab.catalog import EXERCISES
+from tests import _warm
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
 MODULES = {
@@ -46,13 +46,11 @@ def test_each_module_has_its_lessons(module: str, count: int):
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_lesson_runs_as_a_script_and_saves_its_figures(lesson: Path, tmp_path: Path):
     _skip_without_its_data(lesson)
-    result = subprocess.run(
-        [sys.executable, str(lesson), str(tmp_path)],
-        cwd=tmp_path,  # a lesson writes only where it is told
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    # `python LESSON FOLDER`, forked from a warm interpreter (tests/_warm.py): its own process,
+    # without the seconds of importing torch that every lesson would otherwise repeat
+    result = _warm.run_script(
+        lesson, str(tmp_path), cwd=tmp_path, env=dict(os.environ), timeout=TIMEOUT_S
+    )  # a lesson writes only where it is told
     assert result.returncode == 0, f"{lesson.name} failed:\n{result.stderr[-3000:]}"
     figures = sorted(tmp_path.glob("*.png"))
     assert figures, f"{lesson.name} saved no PNG into {tmp_path}"
