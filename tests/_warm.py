@@ -38,14 +38,18 @@ from pathlib import Path
 
 PRELOAD = ["torch", "torchvision", "torchmetrics", "matplotlib.pyplot", "dllab.cli", "dllab.tasks"]
 
-_context: multiprocessing.context.ForkServerContext | None = None
+# DLLAB_TESTS_COLD=1: every process starts as a new interpreter (multiprocessing's spawn), to
+# tell a failure of the warm start from a failure of the code under test
+COLD = os.environ.get("DLLAB_TESTS_COLD") == "1"
+_context: multiprocessing.context.BaseContext | None = None
 
 
-def _warm_context() -> multiprocessing.context.ForkServerContext:
+def _warm_context() -> multiprocessing.context.BaseContext:
     global _context
     if _context is None:
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload([*PRELOAD, __name__])
+        _context = multiprocessing.get_context("spawn" if COLD else "forkserver")
+        if not COLD:
+            _context.set_forkserver_preload([*PRELOAD, __name__])
     return _context
 
 

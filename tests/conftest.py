@@ -35,8 +35,6 @@ import pytest
 
 from tests import _warm
 
-COLD = os.environ.get("DLLAB_TESTS_COLD") == "1"  # every command in a new interpreter
-
 # Lessons and lab commands record progress in the learner's workspace: never the real one's.
 # Each process of the suite makes its own and removes it when it ends (they used to pile up).
 if "DLLAB_LAB" not in os.environ:
@@ -79,16 +77,7 @@ def run_dllab(
     process of its own, without 4 s of imports); DLLAB_TESTS_COLD=1 starts a new one instead.
     """
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    if not COLD:
-        return _warm.run_module("dllab", *args, cwd=cwd, env=full_env, timeout=timeout)
-    return subprocess.run(
-        [sys.executable, "-m", "dllab", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return _warm.run_module("dllab", *args, cwd=cwd, env=full_env, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
