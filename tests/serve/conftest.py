@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from PIL import Image
 
 from dllab.train.checkpoint import load_checkpoint, save_checkpoint
+from tests import _warm
 
 B_CLASS = 7  # the class variant B always predicts
 
@@ -64,12 +64,14 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    proc: subprocess.Popen
+    proc: _warm.WarmProcess
     url: str
-    log: Path
 
     def client(self, **kw) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kw)
+
+    def log(self) -> str:
+        return self.proc.stdout() + self.proc.stderr()
 
     def metric(self, line_start: str) -> float:
         """The value of the first /metrics line that starts with `line_start`."""
@@ -81,36 +83,35 @@ class Server:
         )
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait(30)
+        finally:
+            self.proc.close()
 
 
 def start_server(*args: str, cwd: Path) -> Server:
-    """`dllab serve ARGS --port P` in a subprocess, returned once /ready answers 200."""
+    """`dllab serve ARGS --port P` in a process of its own (forked warm: tests/_warm.py),
+    returned once /ready answers 200."""
     port = free_port()
-    log = cwd / f"serve-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dllab", "serve", *args, "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(proc, f"http://127.0.0.1:{port}", log)
+    proc = _warm.start("module", "dllab", "serve", *args, "--port", str(port), cwd=cwd, env=env)
+    server = Server(proc, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"dllab serve exited {proc.returncode}: {log.read_text()}")
+            log = server.log()
+            proc.close()
+            raise AssertionError(f"dllab serve exited {proc.returncode}: {log}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(server.url + "/ready", timeout=1).status_code == 200:
                 return server
         time.sleep(0.2)
+    log = server.log()
     server.stop()
-    raise AssertionError(f"dllab serve not ready in 120 s: {log.read_text()}")
+    raise AssertionError(f"dllab serve not ready in 120 s: {log}")
