@@ -172,6 +172,9 @@ def _child(what, cwd: str, env: dict[str, str], out: str, err: str) -> None:
     sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115
+    # A new interpreter has no start method chosen yet (Linux's default is fork); this one
+    # inherited ours, and every DataLoader worker would start a forkserver of its own
+    multiprocessing.set_start_method(None, force=True)
     # A new interpreter turns Ctrl-C into KeyboardInterrupt (the forkserver ignores it)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(cwd)
