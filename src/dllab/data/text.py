@@ -6,12 +6,14 @@ metadata, and `dllab predict` rebuilds the exact same token ids without the trai
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dllab.errors import InputError
 
@@ -38,10 +40,17 @@ def char_tokenize(text: str) -> list[str]:
 
 def jieba_tokenize(text: str) -> list[str]:
     """Words by jieba (dictionary + HMM for unknown words), whitespace dropped."""
+    return [w for w in _jieba().lcut(text) if not w.isspace()]
+
+
+@functools.cache
+def _jieba() -> Any:
+    """jieba, told once to keep quiet: it announces loading its dictionary otherwise (and
+    setting the level at every call cost 15 % of tokenising a corpus, in logging's cache)."""
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)  # it announces loading its dictionary otherwise
-    return [w for w in jieba.lcut(text) if not w.isspace()]
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
 
 
 def _ngrams_in_order(units: list[str], n: int, sep: str) -> list[str]:

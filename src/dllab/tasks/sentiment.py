@@ -138,6 +138,7 @@ class SentimentTask(LabelTask):
         self.max_len_: int = opts.max_len
         self.tokenizer_ = "char" if opts.pretrained_encoder else opts.tokenizer
         self.tokenize_ = tokenizer(self.tokenizer_)
+        known: dict[str, list[str]] = {}
         if opts.pretrained_encoder:
             self._setup_encoder(opts.pretrained_encoder)
         else:
@@ -145,12 +146,15 @@ class SentimentTask(LabelTask):
             specials = BERT_SPECIALS if self.recipe.model.name.startswith("bert") else ()
             self.vocab_ = Vocab.build(train_tokens, min_freq=opts.min_freq, specials=specials)
             self.wrap_ = ("[CLS]", "[SEP]") if specials else None
+            known = dict(zip(texts["train"], train_tokens, strict=True))
         labels = torch.tensor(self.corpus_.labels, dtype=torch.long)
         self.encoded_: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.cut_: dict[str, int] = {}
         for split, idx in self.split_.items():
+            # the training texts were tokenised for the vocabulary: not twice (jieba is slow)
+            tokenize = known.__getitem__ if split == "train" and known else self.tokenize_
             enc, self.cut_[split] = encode_texts(
-                texts[split], self.vocab_, self.tokenize_, self.max_len_, self.wrap_
+                texts[split], self.vocab_, tokenize, self.max_len_, self.wrap_
             )
             self.encoded_[split] = (*pad_ids(enc), labels[idx])
         ids, lengths, _ = self.encoded_["val"]
