@@ -327,6 +327,17 @@ def test_generation_is_reproducible_with_a_seed() -> None:
     assert torch.equal(first, second) and not torch.equal(first, other)
 
 
+def test_generation_stops_once_every_row_has_its_stop_token_and_keeps_the_tokens_before() -> None:
+    model, prompt = build("gpt-nano", **GPT_SMALL), padded_batch(t=4)[:2]
+    full = model.generate(prompt, 30, generator=torch.Generator().manual_seed(3))
+    rows = full[:, 4:].tolist()
+    # a token both rows sample, the earliest by the later of its two first places
+    end, stop = min((max(r.index(t) for r in rows), t) for t in set(rows[0]) & set(rows[1]))
+    short = model.generate(prompt, 30, generator=torch.Generator().manual_seed(3), stop=stop)
+    assert short.shape[1] == 4 + end + 1 < full.shape[1]  # it stopped when the last row did
+    assert torch.equal(short, full[:, : short.shape[1]])  # the same draws up to there
+
+
 def test_top_k_and_top_p_keep_only_the_likely_tokens() -> None:
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).expand(500, 4)
     g = torch.Generator().manual_seed(0)

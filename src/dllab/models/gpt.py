@@ -225,8 +225,11 @@ class GPT(nn.Module):
         top_p: float | None = None,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        stop: int | None = None,
     ) -> torch.Tensor:
-        """Append `max_new_tokens` sampled tokens to the prompt `idx (B, T)`: `(B, T + n)`.
+        """Append `max_new_tokens` sampled tokens to the prompt `idx (B, T)`: `(B, T + n)`,
+        or fewer once every row has sampled the token `stop` (what follows it would be cut
+        anyway, and the tokens before it are the same either way).
 
         Sampling as in `sample_logits`. The KV cache changes the speed, not the tokens; once
         the text outgrows `max_len` the window slides, every position shifts and the cache is
@@ -234,6 +237,7 @@ class GPT(nn.Module):
         """
         max_len = self.config.max_len
         cache = KVCache() if use_cache else None
+        stopped = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             if cache is not None and idx.shape[1] <= max_len:
                 logits = self(idx[:, len(cache) :], cache)  # the prompt first, then one token
@@ -241,6 +245,10 @@ class GPT(nn.Module):
                 logits = self(idx[:, -max_len:])
             token = sample_logits(logits[:, -1, :], temperature, top_k, top_p, generator)
             idx = torch.cat([idx, token], dim=1)
+            if stop is not None:
+                stopped |= token[:, 0] == stop
+                if bool(stopped.all()):
+                    break
         return idx
 
 

@@ -305,12 +305,13 @@ class LanguageModelTask(BaseTask):
     def write_samples(self, model: nn.Module, path: Path) -> Path:
         """Seeded continuations of a few prompts under several samplings, as Markdown."""
         s, d = self.options.sampling, self.data_summary_
-        plain = {"top_k": None, "top_p": None}
+        # every setting continues as far as the run's own (the text below says so)
+        plain = {"top_k": None, "top_p": None, "max_new_tokens": s.max_new_tokens}
         settings = [
             ("greedy (temperature 0)", Sampling(temperature=0, **plain)),
             *((f"temperature {t}", Sampling(temperature=t, **plain)) for t in (0.5, 0.8, 1.0)),
-            ("temperature 1.0, top-k 10", Sampling(temperature=1.0, top_k=10, top_p=None)),
-            ("temperature 1.0, top-p 0.9", Sampling(temperature=1.0, top_k=None, top_p=0.9)),
+            ("temperature 1.0, top-k 10", Sampling(temperature=1.0, **{**plain, "top_k": 10})),
+            ("temperature 1.0, top-p 0.9", Sampling(temperature=1.0, **{**plain, "top_p": 0.9})),
             (
                 f"this run's defaults (`dllab predict`): temperature {s.temperature}, "
                 f"top-k {s.top_k}, top-p {s.top_p}",
@@ -400,6 +401,7 @@ def continue_text(model: nn.Module, vocab: Vocab, prompt: str, sampling: Samplin
         top_k=sampling.top_k,
         top_p=sampling.top_p,
         generator=generator,
+        stop=eos,  # the sentence ends there: nothing after it is shown
     )[0, len(ids) :].tolist()
     model.train(was_training)
     if eos is not None and eos in out:
