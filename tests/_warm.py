@@ -187,6 +187,10 @@ def _child(what, cwd: str, env: dict[str, str], out: str, err: str) -> None:
         import torch
 
         torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    # The suite's own folder came with the pickled target (pytest runs from it); a new
+    # interpreter elsewhere would not see it, so neither does this one
+    repo = Path(__file__).resolve().parents[1]
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != repo]
     status = 0
     try:
         if kind == "module":
