@@ -1,5 +1,5 @@
-"""New processes without the import bill: `python -m dllab`, lessons and `-c` children forked warm (not a
-test module).
+"""New processes without the import bill: `python -m dllab`, lessons and `-c` children,
+forked warm (not a test module).
 
 A `dllab` command or a lesson started in a new interpreter spends about 4 s importing torch,
 torchvision, torchmetrics and matplotlib before its first line of work, and the suite starts
@@ -9,8 +9,8 @@ still a process of its own, with its own pid, exit status, signals, file descrip
 folder and environment, and it runs the same entry point under `__main__` as `python -m dllab`
 or `python lesson.py` would. Only the module cache is warm, so what a warm start cannot show (an
 import that fails, or is slow, in a new interpreter) is left to the tests that start one:
-`tests/test_cli.py::test_python_dash_m_dllab_works`, the quickstart's `make run` check, and
-the lessons run as notebooks in a fresh kernel.
+`tests/test_cli.py::test_python_dash_m_works_like_the_command`, the import-isolation tests
+(`-c` children started with subprocess), and the lessons run as notebooks in a fresh kernel.
 
 What a new interpreter reads from its environment before the first line, and so a warm one
 would miss, is applied by hand: `PYTHONPATH` (prepended to `sys.path`), `OMP_NUM_THREADS`
@@ -162,7 +162,8 @@ def _read(path: Path) -> str:
 
 
 def _child(what, cwd: str, env: dict[str, str], out: str, err: str) -> None:
-    """The forked process: become `python -m MODULE` or `python SCRIPT`, then exit as it would."""
+    """The forked process: become `python -m MODULE`, `python SCRIPT` or `python -c CODE`,
+    then exit as that interpreter would."""
     kind, target, args = what
     for fd, path in ((1, out), (2, err)):
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -170,7 +171,9 @@ def _child(what, cwd: str, env: dict[str, str], out: str, err: str) -> None:
         os.close(handle)
     # the process's own streams for the rest of its life: no context manager can own them
     sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(  # noqa: SIM115
+        2, "w", encoding="utf-8", errors="backslashreplace", closefd=False
+    )
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115
     # A new interpreter has no start method chosen yet (Linux's default is fork); this one
     # inherited ours, and every DataLoader worker would start a forkserver of its own

@@ -78,13 +78,16 @@ def test_a_child_past_its_timeout_is_killed(tmp_path):
 
 
 def test_a_started_child_can_be_watched_and_signalled(tmp_path):
-    child = _warm.start(
-        "code",
-        "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(60)\n"
-        "except KeyboardInterrupt:\n    print('interrupted', flush=True)\n    raise SystemExit(130)",
-        cwd=tmp_path,
-        env=dict(os.environ),
-    )
+    code = """
+        import time
+        print("ready", flush=True)
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            raise SystemExit(130)
+        """
+    child = _warm.start("code", textwrap.dedent(code), cwd=tmp_path, env=dict(os.environ))
     try:
         assert child.wait_for_line(lambda line: line == "ready", timeout=60)
         assert child.poll() is None
