@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow bench bench-sentiment lint install clean notebooks
+.PHONY: run test test-slow bench bench-sentiment lint install install-tflite clean notebooks
 
 install: $(STAMP)
 
@@ -13,6 +13,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# `--format tflite` needs litert-torch, whose pins (typing-extensions < 4.13) the serving stack
+# cannot take: it gets an environment of its own, layered over .venv so that torch is not
+# installed twice (scripts/layer_venv.py). Then: .venv-tflite/bin/dllab export RUN --format tflite
+TFLITE_VENV ?= .venv-tflite
+TFLITE_STAMP := $(TFLITE_VENV)/.installed
+
+install-tflite: $(TFLITE_STAMP)
+
+$(TFLITE_STAMP): $(STAMP) constraints-tflite.txt
+	test -x $(TFLITE_VENV)/bin/python || $(BIN)/python -m venv $(TFLITE_VENV)
+	$(BIN)/python scripts/layer_venv.py $(VENV) $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/python -m pip install -q -c constraints-tflite.txt -e ".[tflite]"
+	touch $(TFLITE_STAMP)
+
 run: $(STAMP)
 	$(BIN)/dllab run quickstart
 
@@ -20,9 +34,9 @@ run: $(STAMP)
 # costly fixture on one worker (tests/conftest.py). Each test has a time limit (pytest-timeout,
 # pyproject.toml): a hung test fails with its name.
 WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) $(TFLITE_STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts $(wildcard lessons)
-	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup --durations=10
+	DLLAB_TFLITE_PYTHON=$(TFLITE_VENV)/bin/python $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup --durations=10
 
 # One at a time: these tests train to a target within a time budget. Longer time limit.
 test-slow: $(STAMP)
@@ -61,4 +75,4 @@ lint: $(STAMP)
 	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=5 --score=n src/dllab
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TFLITE_VENV) runs .pytest_cache .ruff_cache

@@ -106,7 +106,7 @@ def inspection_parts(
 
 
 def p_tolerance(p: np.ndarray) -> np.ndarray:
-    """How far onnxruntime's P(defective) may be from PyTorch's `p` `(N,)`, per part."""
+    """How far another engine's P(defective) may be from PyTorch's `p` `(N,)`, per part."""
     p = p.astype(np.float64)
     return p * (1 - p) * 2 * TOLERANCE + P_ROUNDING
 
@@ -117,18 +117,19 @@ def compare_verdicts(
     threshold: float,
     tolerance: float | np.ndarray,
     score: str,
+    engine: str = "onnxruntime",
 ) -> dict[str, Any]:
-    """Compare two engines' image scores `(N,)` and their verdicts at `threshold`
-    (defective from it up): InputError if a score differs by more than `tolerance` (one for
-    all, or one per part); else the report, with the parts within their tolerance of the
-    threshold (which may flip) counted."""
+    """Compare PyTorch's image scores `expected` `(N,)` with `engine`'s `got`, and their
+    verdicts at `threshold` (defective from it up): InputError if a score differs by more
+    than `tolerance` (one for all, or one per part); else the report, with the parts within
+    their tolerance of the threshold (which may flip) counted."""
     diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
     allowed = np.broadcast_to(np.asarray(tolerance, np.float64), diff.shape)
     over = diff > allowed
     if over.any():
         i = int(np.argmax(diff - allowed))
         raise InputError(
-            f"onnxruntime and PyTorch disagree on {score} for {int(over.sum())} of "
+            f"{engine} and PyTorch disagree on {score} for {int(over.sum())} of "
             f"{len(diff)} parts, by up to {diff[i]:.2e} where {allowed[i]:.1e} is allowed"
         )
     flipped = (expected >= threshold) != (got >= threshold)

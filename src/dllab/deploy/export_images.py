@@ -93,8 +93,10 @@ def _raw_splits(task: Any) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------- classification
-def compare_labels(expected: np.ndarray, got: np.ndarray, item: str = "image") -> dict[str, Any]:
-    """Compare PyTorch's logits `expected` `(N, K)` with onnxruntime's `got` by argmax label:
+def compare_labels(
+    expected: np.ndarray, got: np.ndarray, item: str = "image", engine: str = "onnxruntime"
+) -> dict[str, Any]:
+    """Compare PyTorch's logits `expected` `(N, K)` with `engine`'s `got` by argmax label:
     InputError if a label differs where PyTorch's top-2 gap is over `NEAR_TIE`, else the
     report with the near ties counted. `item` names what a row is in the messages."""
     top2 = np.sort(expected, axis=1)[:, -2:] if expected.shape[1] > 1 else None
@@ -105,7 +107,7 @@ def compare_labels(expected: np.ndarray, got: np.ndarray, item: str = "image") -
     if wrong.any():
         i = int(np.flatnonzero(wrong)[0])
         raise InputError(
-            f"onnxruntime and PyTorch give different labels on {int(wrong.sum())} of "
+            f"{engine} and PyTorch give different labels on {int(wrong.sum())} of "
             f"{len(expected)} test {item}s ({item} {i}: {int(got[i].argmax())} vs "
             f"{int(expected[i].argmax())}, top-2 logit gap {gap[i]:.1e} > {NEAR_TIE:.0e})"
         )

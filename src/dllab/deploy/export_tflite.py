@@ -10,10 +10,12 @@ fails on a dynamic batch at `Flatten` ("Shapes must be 1D sequences of concrete 
 today's files take one image. The file is kept only if the LiteRT interpreter matches
 PyTorch within `TOLERANCE` on the example and the probe.
 
-litert-torch is optional and not a dllab dependency: it is not on this machine's offline
-package index, and from PyPI (litert-torch 0.10.0) it resolves only by downgrading pydantic
-(2.14 to 2.11), typing-extensions and anyio and by pulling in transformers, jax and
-kagglehub. Without it, `--format tflite` is blocked in one line (exit 2) naming the problem.
+litert-torch cannot share `.venv` with the serving stack: litert-converter 0.5 pins xdsl 0.28,
+which needs typing-extensions < 4.13, and pydantic 2.14 (FastAPI) needs 4.16 or later. So it is
+the `tflite` extra, installed by `make install-tflite` into `.venv-tflite`, an environment
+layered over `.venv` (its own pydantic 2.11 and litert-torch first, torch and the rest from
+`.venv`; scripts/layer_venv.py). `.venv-tflite/bin/dllab export RUN --format tflite` converts;
+elsewhere the format is refused in one line (exit 2) that says so.
 """
 
 from __future__ import annotations
@@ -35,33 +37,83 @@ from dllab.deploy.export import (
     _refuse_to_overwrite,
     export_spec,
 )
+from dllab.deploy.export_defects import compare_verdicts, inspection_parts, normalise, p_tolerance
 from dllab.deploy.export_graphs import write_model_json
+from dllab.deploy.export_images import CLASSIFIERS, compare_labels, run_images
 from dllab.errors import InputError
 from dllab.experiment import load_trained, trained_precision
 from dllab.train.checkpoint import usual_permissions
 from dllab.train.protocol import ExampleInput
 
-__all__ = ["BLOCKED", "TOLERANCE", "export_tflite", "tflite_run"]
+__all__ = ["BLOCKED", "TOLERANCE", "LiteRT", "end_to_end", "export_tflite", "tflite_run"]
 
 TOLERANCE = 1e-4  # max abs difference, the LiteRT interpreter vs PyTorch
+ENGINE = "the LiteRT interpreter"
 BLOCKED = (
-    "--format tflite is blocked: it needs litert-torch, which is not installed (not on the "
-    "offline package index; from PyPI it downgrades pydantic); use --format onnx or pt2"
+    "--format tflite needs litert-torch, which is not in this environment (its pins clash with "
+    "the serving stack's): run `make install-tflite`, then `.venv-tflite/bin/dllab export RUN "
+    "--format tflite`; or use --format onnx or pt2"
 )
 
 
-def tflite_run(path: Path | str, x: np.ndarray) -> np.ndarray:
-    """Run a one-input `.tflite` model on `x` with the LiteRT interpreter (resized to x)."""
-    from ai_edge_litert.interpreter import Interpreter
+class LiteRT:
+    """A one-input `.tflite` file under the LiteRT interpreter. A file with a dynamic batch is
+    resized as batches change; a file of batch 1 is fed row by row."""
 
-    interpreter = Interpreter(model_path=str(path))
-    index = interpreter.get_input_details()[0]["index"]
-    if tuple(interpreter.get_input_details()[0]["shape"]) != x.shape:
-        interpreter.resize_tensor_input(index, list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, x.astype(np.float32))
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    def __init__(self, path: Path | str) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path))
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+        self.dynamic = int(self.input["shape_signature"][0]) == -1
+        self.shape: tuple[int, ...] | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if not self.dynamic and x.shape[0] != 1:
+            return np.concatenate([self(row[None]) for row in x])
+        if self.shape != x.shape:
+            if tuple(self.input["shape"]) != x.shape:
+                self.interpreter.resize_tensor_input(self.input["index"], list(x.shape))
+            self.interpreter.allocate_tensors()
+            self.shape = x.shape
+        self.interpreter.set_tensor(self.input["index"], x.astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output).copy()
+
+
+def tflite_run(path: Path | str, x: np.ndarray) -> np.ndarray:
+    """Run a one-input `.tflite` model on `x` with the LiteRT interpreter (any batch size)."""
+    return LiteRT(path)(x)
+
+
+def end_to_end(path: Path, model: nn.Module, meta: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The file at `path` against `model` on the run's own test items, as `export_images` and
+    `export_defects` check ONNX: the same labels of 100 images, or the same P(defective) and
+    verdicts of 100 parts; InputError when they differ; {} for other CNN tasks."""
+    engine = LiteRT(path)
+    task = meta.get("task")
+    model.eval()
+    if task == "defect-classifier":
+        raw, counts = inspection_parts(run_dir, int(meta["image_size"]))
+        mean, std = model.mean.flatten().tolist(), model.std.flatten().tolist()
+        with torch.no_grad():  # as the task's predict_with scores a part
+            want = torch.cat([model(model.normalize(b)).float() for b in raw.split(16)])
+        got = torch.from_numpy(engine(normalise(raw.numpy(), mean, std)))
+        p_want, p_got = (t.softmax(1)[:, 1].numpy() for t in (want, got))
+        report = compare_verdicts(
+            p_want, p_got, float(model.threshold), p_tolerance(p_want), "p_defective", ENGINE
+        )
+        return {**report, "parts": counts}
+    if task in CLASSIFIERS:
+        raw, counts = run_images(run_dir, meta["in_channels"], meta["image_size"])
+        mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(meta["std"], dtype=torch.float32).view(1, -1, 1, 1)
+        x = (raw.float() / 255.0 - mean) / std  # as predict_images preprocesses a file
+        with torch.no_grad():
+            want = torch.cat([model(b).float() for b in x.split(16)]).numpy()
+        return {**compare_labels(want, engine(x.numpy()), engine=ENGINE), "images": counts}
+    return {}
 
 
 def _defect_input(model: nn.Module, meta: dict[str, Any]) -> tuple[ExampleInput, dict[str, Any]]:
@@ -111,8 +163,10 @@ def export_tflite(run_dir: Path, out: Path | None = None, *, force: bool = False
     """Write `run_dir/export/model.tflite` for an image CNN and check it with the LiteRT
     interpreter against PyTorch; InputError (blocked) when litert-torch is missing."""
     try:
-        import ai_edge_litert  # noqa: F401
-        import litert_torch  # noqa: F401
+        with _quiet(), warnings.catch_warnings():  # TensorFlow's and absl's start-up lines
+            warnings.simplefilter("ignore")
+            import ai_edge_litert  # noqa: F401
+            import litert_torch  # noqa: F401
     except ImportError as exc:
         raise InputError(BLOCKED) from exc
     if out is not None and not force:
@@ -152,6 +206,12 @@ def export_tflite(run_dir: Path, out: Path | None = None, *, force: bool = False
             Path(tmp).unlink(missing_ok=True)
             failures.append(f"LiteRT differs from PyTorch by {diff:.2e}")
             continue
+        try:
+            with _quiet():  # the interpreter's delegate announces itself on stderr
+                report = end_to_end(Path(tmp), model, meta, run_dir)
+        except InputError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         usual_permissions(tmp)
         os.replace(tmp, out)
         shape = [("batch" if dynamic else 1), *x.shape[1:]]
@@ -163,13 +223,16 @@ def export_tflite(run_dir: Path, out: Path | None = None, *, force: bool = False
             "trained_precision": trained_precision(run_dir),
             **extra,
         }
+        if report:
+            section["end_to_end"] = report
         write_model_json(out.with_name("model.json"), meta, "tflite", section)
         return ExportResult(
             out,
             diff,
             exporter="litert-torch",
             inputs=section["inputs"],
-            checked_with="the LiteRT interpreter",
+            end_to_end=report,
+            checked_with=ENGINE,
         )
     raise InputError(
         f"cannot convert model {meta['model']!r} to tflite: " + "; ".join(failures)[:400]
