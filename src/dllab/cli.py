@@ -184,7 +184,14 @@ class Format(str, Enum):
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-    format: Annotated[Format, typer.Option("--format", help="Export format.")] = Format.onnx,
+    format: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            help="onnx, pt2 (a torch.export program) or tflite (image CNNs; needs "
+            "`make install-tflite` and .venv-tflite/bin/dllab).",
+        ),
+    ] = Format.onnx,
     out: Annotated[Path | None, typer.Option(help="Output file.")] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace --out (and model.json beside it).")

@@ -114,7 +114,12 @@ def test_p01s_defect_classifier_keeps_its_verdicts_under_litert(tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
-def test_make_tests_tflite_environment_converts_for_real():
+@pytest.mark.parametrize(
+    ("select", "passed"),
+    [("p01s_defect", 1), ("not p01s_defect and not make_tests", 3)],
+    ids=["defect-classifier", "bn-cnn"],  # two runs, so that pytest-xdist can share them out
+)
+def test_make_tests_tflite_environment_converts_for_real(select, passed):
     """From `make test`: this file again under .venv-tflite's interpreter, litert-torch required."""
     python = os.environ.get("DLLAB_TFLITE_PYTHON")
     if not python:
@@ -125,7 +130,7 @@ def test_make_tests_tflite_environment_converts_for_real():
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DLLAB_REQUIRE_TFLITE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", __file__],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", __file__, "-k", select],
         cwd=root,
         env=env,
         capture_output=True,
@@ -133,4 +138,4 @@ def test_make_tests_tflite_environment_converts_for_real():
         timeout=280,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "4 passed, 1 skipped" in proc.stdout, proc.stdout[-2000:]
+    assert f"{passed} passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
