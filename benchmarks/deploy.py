@@ -10,7 +10,7 @@ The issue's goals, on the `fashion-mnist-fast` model (`bn-cnn`) at `--threads` (
 Runs are made in `--work` unless given (`--run`, `--teacher`, `--student`); a finished run
 there (its summary.json) is reused, so an interrupted benchmark resumes where it was:
 `fashion-mnist-fast` (about a minute), `fashion-mnist-teacher` (10 minutes), then
-`fashion-mnist-distill` from that teacher (5 minutes), and `fashion-mnist-distill` as plain
+`fashion-mnist-distill` from that teacher (15 minutes), and `fashion-mnist-distill` as plain
 classification (the same student from labels alone, the baseline that says what the teacher
 added). The compress tables (`dllab compress`'s own) are kept under --out/compress-*/.
 Latencies are measured with the load average recorded: on a busy machine read them as such.
