@@ -119,6 +119,8 @@ def test_deploy_benchmark_puts_int8_and_the_student_beside_their_references(
     assert students[0].startswith("teacher (quickstart-cnn") and students[1].startswith(
         "distilled student (bn-cnn"
     )
+    rounds = [r["b1 p50 ms, each round"].split() for r in rows if r["section"] == "distillation"]
+    assert [len(r) for r in rounds] == [5, 5]  # interleaved rounds; the median is the p50
     goals = [r for r in rows if r["section"] == "goal"]
     assert len(goals) == 5 and {g["met"] for g in goals} <= {"yes", "no"}
     assert "## Goals" in (out / "deploy.md").read_text("utf-8")
