@@ -100,22 +100,23 @@ def student_rows(teacher: Path, student: Path, alone: Path | None, s: Settings) 
     from statistics import median
 
     from dllab.deploy.compress import _eager_row, _load_classifier
+    from dllab.deploy.compress_table import BATCHES
     from dllab.deploy.latency import eager_runner, time_calls, torch_threads
     from dllab.tasks.classification import image_batch
 
     runs = [("teacher", teacher), ("distilled student", student)]
     runs += [("student from labels alone", alone)] if alone else []
     loaded = [(name, *_load_classifier(run)) for name, run in runs]
-    rows, p50s = [], {name: {1: [], 32: []} for name, *_ in loaded}
+    rows, p50s = [], {name: {b: [] for b in BATCHES} for name, *_ in loaded}
     for name, model, meta, task in loaded:
         row: Row = _eager_row(name, model, meta, task, s)  # accuracy, and a first round
-        for b in (1, 32):
+        for b in BATCHES:
             p50s[name][b].append(row.at(b).p50_ms)
         rows.append((name, model, meta, row))
-    with torch_threads(s.threads), torch.inference_mode():
+    with torch_threads(s.threads):
         for _ in range(ROUNDS - 1):
             for name, model, meta, _ in rows:
-                for b in (1, 32):
+                for b in BATCHES:
                     run = eager_runner(model, image_batch(meta, b))
                     t = time_calls(run, b, warmup=s.warmup, iterations=s.iterations)
                     p50s[name][b].append(t.p50_ms)

@@ -59,26 +59,64 @@ def test_a_cnn_runs_under_the_litert_interpreter_like_pytorch(cnn_run):  # noqa:
     assert report["items"] == 100 and report["same_labels"] + report["flipped_near_ties"] == 100
 
 
+def test_a_dynamic_batch_file_follows_every_batch_size_back_and_forth(tmp_path):
+    """A network without Flatten converts with a dynamic batch; one interpreter then takes
+    3, 1, 2 and 1 images in turn (it must resize to the tensor's current shape, not the
+    file's)."""
+    _litert()
+    import litert_torch
+
+    from dllab.deploy.export_tflite import LiteRT
+
+    torch.manual_seed(0)
+    pooled = _MeanOverPixels().eval()
+    batch = {0: torch.export.Dim("batch", min=1, max=64)}
+    path = tmp_path / "dynamic.tflite"
+    litert_torch.convert(pooled, (torch.randn(2, 1, 8, 8),), dynamic_shapes=(batch,)).export(
+        str(path)
+    )
+    engine = LiteRT(path)
+    assert engine.dynamic
+    for b in (3, 1, 2, 1):
+        x = torch.randn(b, 1, 8, 8)
+        with torch.no_grad():
+            want = pooled(x).numpy()
+        np.testing.assert_allclose(engine(x.numpy()), want, atol=TOLERANCE)
+
+
+class _MeanOverPixels(torch.nn.Module):
+    """Convolution, then the mean over pixels: no reshape of the batch, so it stays dynamic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean((2, 3))
+
+
 def test_labels_that_differ_from_pytorch_fail_the_export_and_keep_no_file(cnn_run, monkeypatch):  # noqa: F811
     _litert()
     import dllab.deploy.export_tflite as export_tflite_module
 
     run, _ = cnn_run
     out = run / "elsewhere" / "model.tflite"
-    real = export_tflite_module.LiteRT.__call__
-    calls = []
+    real = export_tflite_module.classification_report
+    seen = []
 
-    def wrong_on_the_test_items(self, x):  # right on the parity check, wrong on 100 items
-        calls.append(len(x))
-        got = real(self, x)
-        return got[:, ::-1].copy() if len(x) == 100 else got
+    def wrong_on_the_test_items(model, meta, run_dir, logits, engine):
+        def reversed_logits(x):  # right on the parity check, wrong on the test images
+            seen.append(len(x))
+            return logits(x)[:, ::-1].copy()
 
-    monkeypatch.setattr(export_tflite_module.LiteRT, "__call__", wrong_on_the_test_items)
+        return real(model, meta, run_dir, reversed_logits, engine)
+
+    monkeypatch.setattr(export_tflite_module, "classification_report", wrong_on_the_test_items)
     with pytest.raises(
         InputError, match="the LiteRT interpreter and PyTorch give different labels"
     ):
         export_tflite(run, out)
-    assert 100 in calls and not out.exists() and not list(out.parent.glob("*.tmp"))
+    assert sum(seen) == 100 and not out.exists() and not list(out.parent.glob("*.tmp"))
 
 
 def test_p01s_defect_classifier_keeps_its_verdicts_under_litert(tmp_path):
@@ -116,7 +154,7 @@ def test_p01s_defect_classifier_keeps_its_verdicts_under_litert(tmp_path):
 
 @pytest.mark.parametrize(
     ("select", "passed"),
-    [("p01s_defect", 1), ("not p01s_defect and not make_tests", 3)],
+    [("p01s_defect", 1), ("not p01s_defect and not make_tests", 4)],
     ids=["defect-classifier", "bn-cnn"],  # two runs, so that pytest-xdist can share them out
 )
 def test_make_tests_tflite_environment_converts_for_real(select, passed):

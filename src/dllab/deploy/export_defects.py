@@ -24,6 +24,7 @@ softmax's slope P(1 - P), plus float32 rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,17 +185,35 @@ def plan(model: nn.Module, meta: dict[str, Any], run_dir: Path | None = None) ->
     }
 
     def check(paths: dict[str, Path]) -> dict[str, Any]:
-        raw, counts = inspection_parts(run_dir, size)
         session = ort_session(paths[""])
-        expected, got = [], []
-        for batch in raw.split(BATCH):
-            with torch.no_grad():  # as DefectClassifierTask.predict_with scores a part
-                expected.append(model(model.normalize(batch)).float().softmax(1)[:, 1].numpy())
-            feed = {"images": normalise(batch.numpy(), mean, std)}
-            got.append(session.run(["p_defective"], feed)[0])
-        expected, got = np.concatenate(expected), np.concatenate(got)
-        report = compare_verdicts(expected, got, threshold, p_tolerance(expected), "p_defective")
-        per_part = "P(1 - P) x 2e-4 + 2.4e-7 per part (the logits' parity through the softmax)"
-        return {**report, "tolerance_per_part": per_part, "parts": counts}
+        return verdict_report(
+            model, run_dir, size, lambda x: session.run(["p_defective"], {"images": x})[0]
+        )
 
     return GraphPlan([graph], extra, check)
+
+
+def verdict_report(
+    model: nn.Module,
+    run_dir: Path | None,
+    size: int,
+    p_defective: Callable[[np.ndarray], np.ndarray],
+    engine: str = "onnxruntime",
+) -> dict[str, Any]:
+    """`compare_verdicts` of `model` and an exported file on the parts of `run_dir` (seeded
+    noise without them), `p_defective` running the file on normalised parts; shared by the
+    ONNX and the LiteRT export."""
+    mean, std = model.mean.flatten().tolist(), model.std.flatten().tolist()
+    raw, counts = inspection_parts(run_dir, size)
+    expected, got = [], []
+    for batch in raw.split(BATCH):
+        with torch.no_grad():  # as DefectClassifierTask.predict_with scores a part
+            expected.append(model(model.normalize(batch)).float().softmax(1)[:, 1].numpy())
+        got.append(p_defective(normalise(batch.numpy(), mean, std)))
+    expected, got = np.concatenate(expected), np.concatenate(got)
+    threshold = float(model.threshold)
+    report = compare_verdicts(
+        expected, got, threshold, p_tolerance(expected), "p_defective", engine
+    )
+    per_part = "P(1 - P) x 2e-4 + 2.4e-7 per part (the logits' parity through the softmax)"
+    return {**report, "tolerance_per_part": per_part, "parts": counts}

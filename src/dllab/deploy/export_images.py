@@ -21,6 +21,7 @@ data (`export_text.py`, `export_timeseries.py`, `export_segmentation.py`; `expor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,13 @@ from torch import nn
 from dllab.deploy.export_graphs import ort_session
 from dllab.errors import DllabError, InputError
 
-__all__ = ["compare_detections", "compare_labels", "end_to_end", "run_images"]
+__all__ = [
+    "classification_report",
+    "compare_detections",
+    "compare_labels",
+    "end_to_end",
+    "run_images",
+]
 
 LOGIT_TOLERANCE = 1e-4  # the graph's parity on its logits (export.TOLERANCE)
 NEAR_TIE = 2 * LOGIT_TOLERANCE  # top-2 logit gap within which the two engines may disagree
@@ -124,24 +131,36 @@ def compare_labels(
     }
 
 
-def _classification(
-    path: Path, model: nn.Module, meta: dict[str, Any], run_dir: Path
+def classification_report(
+    model: nn.Module,
+    meta: dict[str, Any],
+    run_dir: Path,
+    logits: Callable[[np.ndarray], np.ndarray],
+    engine: str = "onnxruntime",
 ) -> dict[str, Any]:
+    """`compare_labels` of `model` and an exported file on the run's test images, `logits`
+    running the file on a normalised batch; shared by the ONNX and the LiteRT export."""
     c, size = meta["in_channels"], meta["image_size"]
     raw, counts = run_images(run_dir, c, size)
     mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(meta["std"], dtype=torch.float32).view(1, -1, 1, 1)
-    session = ort_session(path)
-    name = session.get_inputs()[0].name
     expected, got = [], []
     model.eval()
     for batch in raw.split(BATCH):
         x = (batch.float() / 255.0 - mean) / std  # as predict_images preprocesses a file
         with torch.no_grad():
             expected.append(model(x).float().numpy())
-        got.append(session.run(None, {name: x.numpy()})[0])
-    report = compare_labels(np.concatenate(expected), np.concatenate(got))
+        got.append(logits(x.numpy()))
+    report = compare_labels(np.concatenate(expected), np.concatenate(got), engine=engine)
     return {**report, "images": counts}
+
+
+def _classification(
+    path: Path, model: nn.Module, meta: dict[str, Any], run_dir: Path
+) -> dict[str, Any]:
+    session = ort_session(path)
+    name = session.get_inputs()[0].name
+    return classification_report(model, meta, run_dir, lambda x: session.run(None, {name: x})[0])
 
 
 # ---------------------------------------------------------------- detection

@@ -37,9 +37,9 @@ from dllab.deploy.export import (
     _refuse_to_overwrite,
     export_spec,
 )
-from dllab.deploy.export_defects import compare_verdicts, inspection_parts, normalise, p_tolerance
+from dllab.deploy.export_defects import verdict_report
 from dllab.deploy.export_graphs import write_model_json
-from dllab.deploy.export_images import CLASSIFIERS, compare_labels, run_images
+from dllab.deploy.export_images import CLASSIFIERS, classification_report
 from dllab.errors import InputError
 from dllab.experiment import load_trained, trained_precision
 from dllab.train.checkpoint import usual_permissions
@@ -72,8 +72,8 @@ class LiteRT:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if not self.dynamic and x.shape[0] != 1:
             return np.concatenate([self(row[None]) for row in x])
-        if self.shape != x.shape:
-            if tuple(self.input["shape"]) != x.shape:
+        if self.shape != x.shape:  # the tensor's shape now, not the file's: it may be resized
+            if tuple(self.interpreter.get_input_details()[0]["shape"]) != x.shape:
                 self.interpreter.resize_tensor_input(self.input["index"], list(x.shape))
             self.interpreter.allocate_tensors()
             self.shape = x.shape
@@ -88,31 +88,19 @@ def tflite_run(path: Path | str, x: np.ndarray) -> np.ndarray:
 
 
 def end_to_end(path: Path, model: nn.Module, meta: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """The file at `path` against `model` on the run's own test items, as `export_images` and
-    `export_defects` check ONNX: the same labels of 100 images, or the same P(defective) and
-    verdicts of 100 parts; InputError when they differ; {} for other CNN tasks."""
+    """The file at `path` against `model` on the run's own test items, by the checks of the
+    ONNX export: the same labels of 100 images, or the same P(defective) and verdicts of up to
+    100 parts; InputError when they differ; {} for other CNN tasks."""
     engine = LiteRT(path)
     task = meta.get("task")
-    model.eval()
     if task == "defect-classifier":
-        raw, counts = inspection_parts(run_dir, int(meta["image_size"]))
-        mean, std = model.mean.flatten().tolist(), model.std.flatten().tolist()
-        with torch.no_grad():  # as the task's predict_with scores a part
-            want = torch.cat([model(model.normalize(b)).float() for b in raw.split(16)])
-        got = torch.from_numpy(engine(normalise(raw.numpy(), mean, std)))
-        p_want, p_got = (t.softmax(1)[:, 1].numpy() for t in (want, got))
-        report = compare_verdicts(
-            p_want, p_got, float(model.threshold), p_tolerance(p_want), "p_defective", ENGINE
-        )
-        return {**report, "parts": counts}
+
+        def p_defective(x: np.ndarray) -> np.ndarray:
+            return torch.from_numpy(engine(x)).softmax(1)[:, 1].numpy()
+
+        return verdict_report(model, run_dir, int(meta["image_size"]), p_defective, ENGINE)
     if task in CLASSIFIERS:
-        raw, counts = run_images(run_dir, meta["in_channels"], meta["image_size"])
-        mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(meta["std"], dtype=torch.float32).view(1, -1, 1, 1)
-        x = (raw.float() / 255.0 - mean) / std  # as predict_images preprocesses a file
-        with torch.no_grad():
-            want = torch.cat([model(b).float() for b in x.split(16)]).numpy()
-        return {**compare_labels(want, engine(x.numpy()), engine=ENGINE), "images": counts}
+        return classification_report(model, meta, run_dir, engine, ENGINE)
     return {}
 
 
@@ -148,11 +136,11 @@ def _convert(model: nn.Module, x: torch.Tensor, path: str, dynamic: bool) -> Non
 
 
 def _parity(model: nn.Module, path: str, inputs: list[torch.Tensor]) -> float:
-    worst = 0.0
+    engine, worst = LiteRT(path), 0.0
     for x in inputs:
         with torch.no_grad():
             want = model(x).float().numpy()
-        got = tflite_run(path, x.numpy())
+        got = engine(x.numpy())
         if got.shape != want.shape:
             return float("inf")
         worst = max(worst, float(np.abs(got - want).max()))
