@@ -42,6 +42,31 @@ def test_without_litert_torch_the_format_is_blocked_in_one_line(cnn_run, monkeyp
     assert not (run / "export" / "model.tflite").exists()
 
 
+def test_ctrl_c_mid_conversion_leaves_no_file_behind(cnn_run, monkeypatch):  # noqa: F811
+    """The converter is interrupted after writing half a file: no .tmp, no model.tflite, and
+    an existing model.json untouched. (Stub modules: this runs without litert-torch.)"""
+    import types
+
+    import dllab.deploy.export_tflite as export_tflite_module
+
+    run, _ = cnn_run
+    for name in ("ai_edge_litert", "litert_torch"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    out = run / "interrupted" / "model.tflite"
+    out.parent.mkdir()
+    out.with_name("model.json").write_text("{}")
+
+    def half_written_then_ctrl_c(model, x, path, dynamic):
+        Path(path).write_bytes(b"TFL3" + bytes(100))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_tflite_module, "_convert", half_written_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        export_tflite(run, out, force=True)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.json"]
+    assert out.with_name("model.json").read_text() == "{}"
+
+
 def test_a_cnn_runs_under_the_litert_interpreter_like_pytorch(cnn_run):  # noqa: F811
     _litert()
     run, model = cnn_run

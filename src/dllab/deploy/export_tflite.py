@@ -181,27 +181,24 @@ def export_tflite(run_dir: Path, out: Path | None = None, *, force: bool = False
         fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tflite.tmp")
         os.close(fd)
         try:
-            with _quiet(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                _convert(model, x if dynamic else x[:1], tmp, dynamic)
-                checks = [x, probe] if dynamic else [x[:1], probe[:1]]
-                diff = _parity(model, tmp, checks)
-        except Exception as exc:  # noqa: BLE001  the converter fails in its own ways
-            Path(tmp).unlink(missing_ok=True)
-            failures.append(f"{'dynamic' if dynamic else 'batch 1'}: {_first_line(exc)}")
-            continue
-        if diff > TOLERANCE:
-            Path(tmp).unlink(missing_ok=True)
-            failures.append(f"LiteRT differs from PyTorch by {diff:.2e}")
-            continue
-        try:
+            try:
+                with _quiet(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    _convert(model, x if dynamic else x[:1], tmp, dynamic)
+                    checks = [x, probe] if dynamic else [x[:1], probe[:1]]
+                    diff = _parity(model, tmp, checks)
+            except Exception as exc:  # noqa: BLE001  the converter fails in its own ways
+                failures.append(f"{'dynamic' if dynamic else 'batch 1'}: {_first_line(exc)}")
+                continue
+            if diff > TOLERANCE:
+                failures.append(f"LiteRT differs from PyTorch by {diff:.2e}")
+                continue
             with _quiet():  # the interpreter's delegate announces itself on stderr
                 report = end_to_end(Path(tmp), model, meta, run_dir)
-        except InputError:
+            usual_permissions(tmp)
+            os.replace(tmp, out)
+        finally:  # a failed attempt, a mismatch, or Ctrl-C mid-conversion: no stray file
             Path(tmp).unlink(missing_ok=True)
-            raise
-        usual_permissions(tmp)
-        os.replace(tmp, out)
         shape = [("batch" if dynamic else 1), *x.shape[1:]]
         section: dict[str, Any] = {
             "inputs": [{"name": spec.names[0], "dtype": "float32", "shape": shape}],
