@@ -179,7 +179,7 @@ def test_p01s_defect_classifier_keeps_its_verdicts_under_litert(tmp_path):
 
 @pytest.mark.parametrize(
     ("select", "passed"),
-    [("p01s_defect", 1), ("not p01s_defect and not make_tests", 4)],
+    [("p01s_defect", 1), ("not p01s_defect and not make_tests", 5)],
     ids=["defect-classifier", "bn-cnn"],  # two runs, so that pytest-xdist can share them out
 )
 def test_make_tests_tflite_environment_converts_for_real(select, passed):
